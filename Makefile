@@ -1,0 +1,33 @@
+# Two commands set everything up on a fresh machine:
+#   make test   - creates .venv, installs, lints, type-checks and runs the tests
+#   make dev    - runs the service locally (see README)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test lint typecheck unit validate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+validate: $(STAMP)
+	SAM_CLI_TELEMETRY=0 $(BIN)/sam validate --lint --region us-east-1
+
+test: lint typecheck validate unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .aws-sam

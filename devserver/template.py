@@ -1,0 +1,102 @@
+"""Reads template.yaml: the table definition and the API routes, so nothing is repeated by hand."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+TABLE_RESOURCE = "TokensTable"
+_TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "BillingMode")
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Keeps intrinsic functions (!Ref, !Sub, !GetAtt, ...) as {"Fn": value} instead of failing."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {tag_suffix: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+@cache
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as stream:
+        return yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def table_definition(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The CreateTable arguments of the deployed table, minus its name."""
+    properties = load_template(path)["Resources"][TABLE_RESOURCE]["Properties"]
+    return {key: properties[key] for key in _TABLE_PROPERTIES if key in properties}
+
+
+def ttl_attribute(path: Path = TEMPLATE_PATH) -> str:
+    properties = load_template(path)["Resources"][TABLE_RESOURCE]["Properties"]
+    return str(properties["TimeToLiveSpecification"]["AttributeName"])
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # API Gateway resource path, e.g. /tokens/{token_id}
+    function: str  # logical id
+    code_dir: Path
+    handler: str
+    pattern: re.Pattern[str]
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method.upper() != self.method:
+            return None
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+def _resource_pattern(resource: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}/]+\})", resource)
+    regex = "".join(
+        f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") and part.endswith("}") else re.escape(part)
+        for part in parts
+    )
+    return re.compile(regex)
+
+
+@cache
+def api_routes(path: Path = TEMPLATE_PATH) -> tuple[Route, ...]:
+    template = load_template(path)
+    default_handler = template.get("Globals", {}).get("Function", {}).get("Handler", "app.lambda_handler")
+    routes = []
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties", {})
+        for event in properties.get("Events", {}).values():
+            if event.get("Type") != "Api":
+                continue
+            event_properties = event["Properties"]
+            routes.append(
+                Route(
+                    method=str(event_properties["Method"]).upper(),
+                    resource=str(event_properties["Path"]),
+                    function=logical_id,
+                    code_dir=ROOT / str(properties["CodeUri"]),
+                    handler=str(properties.get("Handler", default_handler)),
+                    pattern=_resource_pattern(str(event_properties["Path"])),
+                )
+            )
+    # Literal segments win over parameters (/tokens/revoke before /tokens/{token_id}).
+    return tuple(sorted(routes, key=lambda route: (route.resource.count("{"), -len(route.resource))))

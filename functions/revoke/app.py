@@ -1,0 +1,44 @@
+"""DELETE /tokens/{token_id} and POST /tokens/revoke: idempotent revocation."""
+
+from collections import Counter
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.metrics import MetricUnit
+
+from token_service.api import create_app, current_caller, get_service, json_response, lambda_handler_for
+from token_service.models import BulkRevokeRequest, BulkRevokeView, RevokeResultView, TokenView
+from token_service.observability import logger, metrics
+
+app = create_app()
+
+
+@app.delete("/tokens/<token_id>", summary="Revoke one token (idempotent)")
+def revoke_token(token_id: Annotated[str, Path(max_length=64)]) -> Response[TokenView]:
+    service = get_service()
+    outcome = service.revoke_token(current_caller(app), token_id)
+    if outcome.newly_revoked:
+        metrics.add_metric(name="TokensRevoked", unit=MetricUnit.Count, value=1)
+        logger.info("Token revoked", extra={"token_id": token_id})
+    return json_response(200, TokenView.from_record(outcome.record, service.clock()))
+
+
+@app.post("/tokens/revoke", summary="Revoke tokens in bulk")
+def bulk_revoke(request: Annotated[BulkRevokeRequest, Body()]) -> Response[BulkRevokeView]:
+    results = get_service().bulk_revoke(current_caller(app), request)
+    counts = Counter(result for _, result in results)
+    metrics.add_metric(name="TokensRevoked", unit=MetricUnit.Count, value=counts["revoked"])
+    logger.info("Bulk revoke", extra={"counts": dict(counts)})
+    return json_response(
+        200,
+        BulkRevokeView(
+            results=[RevokeResultView(token_id=token_id, result=result) for token_id, result in results],
+            revoked=counts["revoked"],
+            already_revoked=counts["already_revoked"],
+            not_found=counts["not_found"],
+        ),
+    )
+
+
+lambda_handler: Any = lambda_handler_for(app)

@@ -1,0 +1,250 @@
+"""Request and response models of the management API (pydantic v2).
+
+Stored items live in token_service.records; these models are what crosses HTTP.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from token_service.clock import to_iso
+from token_service.records import OrgPolicy, TokenRecord
+
+NAME_MAX_LENGTH = 100
+MAX_SCOPES_PER_TOKEN = 50
+MAX_IDS_PER_BULK_REVOKE = 100
+MAX_LIFETIME_DAYS_LIMIT = 3650
+MAX_ACTIVE_TOKENS_LIMIT = 1000
+_FORBIDDEN_CHARACTER_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
+
+TokenStatus = Literal["active", "expired", "revoked"]
+
+
+def clean_name(value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise ValueError("must not be empty")
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValueError(f"must be at most {NAME_MAX_LENGTH} characters")
+    if any(unicodedata.category(character) in _FORBIDDEN_CHARACTER_CATEGORIES for character in name):
+        raise ValueError("must not contain control characters or line breaks")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """A requested expiry: a calendar date (valid through that day, UTC) or an instant."""
+
+    at: datetime
+    is_date: bool
+
+    @property
+    def epoch(self) -> int:
+        return int(self.at.timestamp())
+
+
+def parse_expiry(value: str) -> Expiry:
+    text = value.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("must be an ISO-8601 date (YYYY-MM-DD) or date-time") from None
+        end_of_day = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+        return Expiry(at=end_of_day, is_date=True)
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be an ISO-8601 date (YYYY-MM-DD) or date-time") from None
+    if instant.tzinfo is None:
+        raise ValueError("a date-time must include its UTC offset, e.g. 2027-01-31T12:00:00Z")
+    return Expiry(at=instant.astimezone(UTC), is_date=False)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- requests -----------------------------------------------------------------------------
+
+
+class CreateTokenRequest(StrictModel):
+    name: Annotated[str, Field(max_length=1000), AfterValidator(clean_name)] = Field(
+        description="A label for the token, 1-100 characters.", examples=["CI upload token"]
+    )
+    expires_at: Annotated[str, Field(max_length=64), AfterValidator(parse_expiry)] | None = Field(
+        default=None,
+        description=(
+            "ISO-8601 date (valid through that day, UTC) or date-time with offset. "
+            "Defaults to the organisation's default lifetime."
+        ),
+        examples=["2027-06-30"],
+    )
+    scopes: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1)] = Field(
+        description="Scopes from GET /scopes.", examples=[["import:builds", "import:tests"]]
+    )
+
+    @property
+    def expiry(self) -> Expiry | None:
+        return self.expires_at  # type: ignore[return-value]  # AfterValidator turned it into an Expiry
+
+    @property
+    def unique_scopes(self) -> list[str]:
+        return sorted(set(self.scopes))
+
+    @field_validator("scopes")
+    @classmethod
+    def _scope_count(cls, scopes: list[str]) -> list[str]:
+        if len(set(scopes)) > MAX_SCOPES_PER_TOKEN:
+            raise ValueError(f"at most {MAX_SCOPES_PER_TOKEN} scopes per token")
+        return scopes
+
+
+class BulkRevokeRequest(StrictModel):
+    """Exactly one selector: a list of ids, one user's tokens, or the whole organisation's."""
+
+    token_ids: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1)] | None = Field(
+        default=None, description=f"Up to {MAX_IDS_PER_BULK_REVOKE} token ids."
+    )
+    owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, description="Revoke every active token of this user (yourself unless you are an admin)."
+    )
+    organisation: StrictBool | None = Field(
+        default=None, description="true: revoke every active token of the organisation (admins)."
+    )
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> BulkRevokeRequest:
+        chosen = [
+            name
+            for name, value in (("token_ids", self.token_ids), ("owner_id", self.owner_id))
+            if value is not None
+        ]
+        if self.organisation:
+            chosen.append("organisation")
+        if len(chosen) != 1:
+            raise ValueError("body: give exactly one of token_ids, owner_id or organisation: true")
+        return self
+
+    @field_validator("token_ids")
+    @classmethod
+    def _id_count(cls, token_ids: list[str] | None) -> list[str] | None:
+        if token_ids is not None and len(set(token_ids)) > MAX_IDS_PER_BULK_REVOKE:
+            raise ValueError(f"at most {MAX_IDS_PER_BULK_REVOKE} ids per call")
+        return token_ids
+
+
+class PolicyUpdate(StrictModel):
+    max_lifetime_days: StrictInt = Field(ge=1, le=MAX_LIFETIME_DAYS_LIMIT)
+    default_lifetime_days: StrictInt = Field(ge=1, le=MAX_LIFETIME_DAYS_LIMIT)
+    max_active_tokens_per_user: StrictInt = Field(ge=1, le=MAX_ACTIVE_TOKENS_LIMIT)
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> PolicyUpdate:
+        if self.default_lifetime_days > self.max_lifetime_days:
+            raise ValueError("default_lifetime_days: must not exceed max_lifetime_days")
+        return self
+
+
+# -- responses ----------------------------------------------------------------------------
+
+
+class TokenView(BaseModel):
+    token_id: str
+    name: str
+    owner_id: str
+    scopes: list[str]
+    status: TokenStatus
+    created_at: str
+    created_by: str
+    expires_at: str
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+    last_used_at: str | None = None
+    last_used_ip: str | None = None
+    display_hint: str = Field(description="Prefix and last four characters, to recognise the token.")
+
+    @classmethod
+    def from_record(cls, record: TokenRecord, now: float) -> TokenView:
+        return cls(
+            token_id=record.token_id,
+            name=record.name,
+            owner_id=record.owner_id,
+            scopes=list(record.scopes),
+            status=record.status(now),
+            created_at=to_iso(record.created_at),
+            created_by=record.created_by,
+            expires_at=to_iso(record.expires_at),
+            revoked_at=to_iso(record.revoked_at) if record.revoked_at is not None else None,
+            revoked_by=record.revoked_by,
+            last_used_at=to_iso(record.last_used_at) if record.last_used_at is not None else None,
+            last_used_ip=record.last_used_ip,
+            display_hint=record.display_hint,
+        )
+
+
+class CreatedTokenView(TokenView):
+    token: str = Field(description="The secret. Shown in this response only; store it safely now.")
+    warning: str = "Copy this token now. For security reasons it cannot be shown again."
+
+
+class TokenPageView(BaseModel):
+    items: list[TokenView]
+    next: str | None = Field(default=None, description="Pass as ?next= to get the following page.")
+
+
+RevokeResult = Literal["revoked", "already_revoked", "not_found"]
+
+
+class RevokeResultView(BaseModel):
+    token_id: str
+    result: RevokeResult
+
+
+class BulkRevokeView(BaseModel):
+    results: list[RevokeResultView]
+    revoked: int
+    already_revoked: int
+    not_found: int
+
+
+class ScopeView(BaseModel):
+    name: str
+    description: str
+
+
+class ScopesView(BaseModel):
+    role: str
+    scopes: list[ScopeView]
+
+
+class PolicyView(BaseModel):
+    max_lifetime_days: int
+    default_lifetime_days: int
+    max_active_tokens_per_user: int
+    updated_at: str | None = None
+    updated_by: str | None = None
+
+    @classmethod
+    def from_policy(cls, policy: OrgPolicy) -> PolicyView:
+        return cls(
+            max_lifetime_days=policy.max_lifetime_days,
+            default_lifetime_days=policy.default_lifetime_days,
+            max_active_tokens_per_user=policy.max_active_tokens_per_user,
+            updated_at=to_iso(policy.updated_at) if policy.updated_at is not None else None,
+            updated_by=policy.updated_by,
+        )

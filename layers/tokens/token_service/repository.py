@@ -1,0 +1,275 @@
+"""DynamoDB access. Turns ClientError codes into domain errors; knows nothing of HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from token_service.errors import ConcurrentModification, StoreFailure, StoreUnavailable, TokenNotFound
+from token_service.records import (
+    ActiveSet,
+    OrgPolicy,
+    TokenRecord,
+    active_set_key,
+    policy_key,
+    token_key,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+RETRYABLE_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+        "LimitExceededException",
+    }
+)
+_BATCH_GET_LIMIT = 100
+_BATCH_GET_ROUNDS = 5
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in item.items()}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+class ActiveSetChanged(Exception):
+    """Another request changed the user's active set first: re-read and try again."""
+
+
+class TokenIdTaken(Exception):
+    """The random token id already exists (astronomically unlikely): generate another."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    records: list[TokenRecord]
+    last_key: dict[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeOutcome:
+    record: TokenRecord
+    newly_revoked: bool
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Maps boto errors that the caller did not handle itself to domain errors."""
+    try:
+        yield
+    except ClientError as error:
+        code = _error_code(error)
+        if code in RETRYABLE_ERROR_CODES:
+            raise StoreUnavailable() from error
+        if code == "TransactionConflictException":
+            raise ConcurrentModification() from error
+        raise StoreFailure() from error
+    except BotoCoreError as error:  # timeouts, connection failures
+        raise StoreUnavailable() from error
+
+
+class TokenRepository:
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self.table_name = table_name
+        self.client = client
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        with translate_errors():
+            response = self.client.get_item(
+                TableName=self.table_name, Key=serialize(token_key(token_id)), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return TokenRecord.from_item(deserialize(item)) if item else None
+
+    def create_token(self, record: TokenRecord, active: ActiveSet, read_version: int) -> None:
+        """Writes the token and the user's new active set atomically.
+
+        The active set write is conditional on the version the caller read, so two creates
+        racing for the last slot cannot both succeed.
+        """
+        active_item = {
+            **active_set_key(record.org_id, record.owner_id),
+            "tokens": active.tokens,
+            "version": read_version + 1,
+        }
+        with translate_errors():
+            try:
+                self.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.table_name,
+                                "Item": serialize(record.to_item()),
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self.table_name,
+                                "Item": serialize(active_item),
+                                "ConditionExpression": "attribute_not_exists(pk) OR version = :read",
+                                "ExpressionAttributeValues": {":read": {"N": str(read_version)}},
+                            }
+                        },
+                    ]
+                )
+            except ClientError as error:
+                if _error_code(error) != "TransactionCanceledException":
+                    raise
+                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise TokenIdTaken() from error
+                if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+                    raise ActiveSetChanged() from error
+                if any(code in RETRYABLE_ERROR_CODES for code in reasons):
+                    raise StoreUnavailable() from error
+                raise
+
+    def get_active_set(self, org_id: str, owner_id: str) -> ActiveSet:
+        with translate_errors():
+            response = self.client.get_item(
+                TableName=self.table_name,
+                Key=serialize(active_set_key(org_id, owner_id)),
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return ActiveSet.from_item(deserialize(item) if item else None)
+
+    def inactive_token_ids(self, token_ids: list[str]) -> set[str]:
+        """Of the given ids, those whose token is revoked or no longer exists."""
+        found_active: set[str] = set()
+        for start in range(0, len(token_ids), _BATCH_GET_LIMIT):
+            chunk = token_ids[start : start + _BATCH_GET_LIMIT]
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [serialize(token_key(token_id)) for token_id in chunk],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "token_id, revoked_at",
+                }
+            }
+            for _ in range(_BATCH_GET_ROUNDS):
+                with translate_errors():
+                    response = self.client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.table_name, []):
+                    item = deserialize(raw)
+                    if "revoked_at" not in item:
+                        found_active.add(str(item["token_id"]))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            else:
+                raise StoreUnavailable()
+        return set(token_ids) - found_active
+
+    def query_tokens(
+        self,
+        index: str,
+        partition_attribute: str,
+        partition: str,
+        limit: int,
+        start_key: dict[str, str] | None,
+        filter_expression: str | None = None,
+        filter_values: Mapping[str, Any] | None = None,
+    ) -> Page:
+        """One Query on an index, newest first; Limit bounds the items read."""
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": "#partition = :partition",
+            "ExpressionAttributeNames": {"#partition": partition_attribute},
+            "ExpressionAttributeValues": serialize({":partition": partition, **(filter_values or {})}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if filter_expression:
+            params["FilterExpression"] = filter_expression
+        if start_key:
+            params["ExclusiveStartKey"] = serialize(start_key)
+        with translate_errors():
+            response = self.client.query(**params)
+        records = [TokenRecord.from_item(deserialize(item)) for item in response.get("Items", [])]
+        last_key = response.get("LastEvaluatedKey")
+        return Page(
+            records=records,
+            last_key={k: str(v) for k, v in deserialize(last_key).items()} if last_key else None,
+        )
+
+    def revoke(
+        self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
+    ) -> RevokeOutcome:
+        """Marks the token revoked unless it already is.
+
+        The condition pins the organisation (and the owner for non-admins) and requires the
+        item to exist, so revoke never creates an item nor touches another tenant's.
+        """
+        condition = "attribute_exists(pk) AND org_id = :org AND attribute_not_exists(revoked_at)"
+        values: dict[str, Any] = {":org": org_id, ":at": revoked_at, ":by": revoked_by, ":ttl": ttl}
+        if owner_id is not None:
+            condition += " AND owner_id = :owner"
+            values[":owner"] = owner_id
+        with translate_errors():
+            try:
+                response = self.client.update_item(
+                    TableName=self.table_name,
+                    Key=serialize(token_key(token_id)),
+                    UpdateExpression="SET revoked_at = :at, revoked_by = :by, #ttl = :ttl",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#ttl": "ttl"},
+                    ExpressionAttributeValues=serialize(values),
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                return self._explain_failed_revoke(error, org_id, owner_id)
+        return RevokeOutcome(
+            record=TokenRecord.from_item(deserialize(response["Attributes"])), newly_revoked=True
+        )
+
+    @staticmethod
+    def _explain_failed_revoke(error: ClientError, org_id: str, owner_id: str | None) -> RevokeOutcome:
+        old: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+        if not old:
+            raise TokenNotFound()
+        record = TokenRecord.from_item(deserialize(old))
+        if record.org_id != org_id or (owner_id is not None and record.owner_id != owner_id):
+            raise TokenNotFound()
+        return RevokeOutcome(record=record, newly_revoked=False)
+
+    # -- organisation policy --------------------------------------------------------------
+
+    def get_policy(self, org_id: str) -> OrgPolicy:
+        with translate_errors():
+            response = self.client.get_item(
+                TableName=self.table_name, Key=serialize(policy_key(org_id)), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return OrgPolicy.from_item(deserialize(item) if item else None)
+
+    def put_policy(self, org_id: str, policy: OrgPolicy) -> None:
+        with translate_errors():
+            self.client.put_item(TableName=self.table_name, Item=serialize(policy.to_item(org_id)))

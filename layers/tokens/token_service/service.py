@@ -1,0 +1,322 @@
+"""Token management: the domain logic behind the console's API."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from token_service.clock import Clock, system_clock
+from token_service.config import ServiceConfig
+from token_service.errors import (
+    ActiveTokenLimitReached,
+    ConcurrentModification,
+    InvalidRequest,
+    PermissionDenied,
+    ScopeNotGrantable,
+    TokenNotFound,
+)
+from token_service.identity import Caller, is_valid_identifier
+from token_service.models import BulkRevokeRequest, CreateTokenRequest, Expiry, PolicyUpdate, RevokeResult
+from token_service.pagination import decode_cursor, encode_cursor
+from token_service.records import (
+    ORG_INDEX,
+    OWNER_INDEX,
+    ActiveSet,
+    OrgPolicy,
+    TokenRecord,
+    org_partition,
+    owner_partition,
+)
+from token_service.repository import ActiveSetChanged, RevokeOutcome, TokenIdTaken, TokenRepository
+from token_service.scopes import Role, ScopeCatalog
+from token_service.token_format import HASH_VERSION, ID_LENGTH, display_hint, generate_token
+
+DAY = 86_400
+MAX_CREATE_ATTEMPTS = 40
+MAX_QUERY_ROUNDS = 10
+BULK_PAGE_SIZE = 100
+BULK_REVOKE_WORKERS = 8
+_TOKEN_ID = re.compile(f"[0-9A-Za-z]{{{ID_LENGTH}}}")
+
+STATUS_FILTERS = {
+    "active": "attribute_not_exists(revoked_at) AND expires_at > :now",
+    "expired": "attribute_not_exists(revoked_at) AND expires_at <= :now",
+    "revoked": "attribute_exists(revoked_at)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedToken:
+    record: TokenRecord
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenListing:
+    records: list[TokenRecord]
+    next_cursor: str | None
+
+
+RevokeListener = Callable[[list[TokenRecord]], None]
+"""Called with the tokens a revoke has just revoked (the authorizer cache flush hooks in here)."""
+
+
+class TokenService:
+    def __init__(
+        self,
+        repository: TokenRepository,
+        catalog: ScopeCatalog,
+        config: ServiceConfig,
+        clock: Clock = system_clock,
+        on_revoked: RevokeListener | None = None,
+    ) -> None:
+        self.repository = repository
+        self.catalog = catalog
+        self.config = config
+        self.clock = clock
+        self.on_revoked = on_revoked
+
+    # -- scopes and policy ----------------------------------------------------------------
+
+    def grantable_scopes(self, caller: Caller) -> list[tuple[str, str]]:
+        role = self.catalog.role(caller.role)
+        return [(scope, self.catalog.descriptions[scope]) for scope in role.grantable_scopes]
+
+    def get_policy(self, caller: Caller) -> OrgPolicy:
+        self.catalog.role(caller.role)
+        return self.repository.get_policy(caller.org_id)
+
+    def update_policy(self, caller: Caller, update: PolicyUpdate) -> OrgPolicy:
+        self._require_admin(caller, "change the organisation's token policy")
+        policy = OrgPolicy(
+            max_lifetime_days=update.max_lifetime_days,
+            default_lifetime_days=update.default_lifetime_days,
+            max_active_tokens_per_user=update.max_active_tokens_per_user,
+            updated_at=int(self.clock()),
+            updated_by=caller.user_id,
+        )
+        self.repository.put_policy(caller.org_id, policy)
+        return policy
+
+    # -- create ---------------------------------------------------------------------------
+
+    def create_token(self, caller: Caller, request: CreateTokenRequest) -> CreatedToken:
+        role = self.catalog.role(caller.role)
+        scopes = request.unique_scopes
+        unknown = self.catalog.unknown_scopes(scopes)
+        if unknown:
+            raise InvalidRequest.field("scopes", f"unknown scope(s): {', '.join(unknown)}; see GET /scopes")
+        not_grantable = set(scopes) - set(role.grantable_scopes)
+        if not_grantable:
+            raise ScopeNotGrantable(not_grantable)
+        policy = self.repository.get_policy(caller.org_id)
+        now = self.clock()
+        expires_at = self._resolve_expiry(request.expiry, policy, now)
+
+        for attempt in range(MAX_CREATE_ATTEMPTS):
+            active = self.repository.get_active_set(caller.org_id, caller.user_id)
+            live = self._live_tokens(active, policy.max_active_tokens_per_user, now)
+            generated = generate_token(self.config.token_prefix)
+            record = TokenRecord(
+                token_id=generated.token_id,
+                org_id=caller.org_id,
+                owner_id=caller.user_id,
+                name=request.name,
+                scopes=tuple(scopes),
+                created_at=int(now),
+                created_at_us=int(now * 1_000_000),
+                created_by=caller.user_id,
+                expires_at=expires_at,
+                secret_hash=generated.secret_hash(),
+                hash_version=HASH_VERSION,
+                display_hint=display_hint(generated.token),
+                ttl=expires_at + self.config.retention_days * DAY,
+            )
+            live[record.token_id] = expires_at
+            try:
+                self.repository.create_token(record, ActiveSet(tokens=live), read_version=active.version)
+            except (ActiveSetChanged, TokenIdTaken):
+                # Lost a race for the user's active set: back off a little and re-read it.
+                time.sleep(secrets.randbelow(10 + 5 * attempt) / 1000)
+                continue
+            return CreatedToken(record=record, secret=generated.token)
+        raise ConcurrentModification()
+
+    def _live_tokens(self, active: ActiveSet, cap: int, now: float) -> dict[str, int]:
+        live = {token_id: expiry for token_id, expiry in active.tokens.items() if expiry > now}
+        if len(live) >= cap:
+            # Revoked tokens leave the set lazily: only look them up when the cap is reached.
+            for token_id in self.repository.inactive_token_ids(sorted(live)):
+                live.pop(token_id, None)
+            if len(live) >= cap:
+                raise ActiveTokenLimitReached(cap)
+        return live
+
+    @staticmethod
+    def _resolve_expiry(expiry: Expiry | None, policy: OrgPolicy, now: float) -> int:
+        if expiry is None:
+            return int(now) + policy.default_lifetime_days * DAY
+        if expiry.epoch <= now:
+            raise InvalidRequest.field("expires_at", "must be in the future")
+        limit = datetime.fromtimestamp(now + policy.max_lifetime_days * DAY, UTC)
+        within = expiry.at.date() <= limit.date() if expiry.is_date else expiry.at <= limit
+        if not within:
+            raise InvalidRequest.field(
+                "expires_at",
+                f"must be no more than {policy.max_lifetime_days} days ahead "
+                f"(on or before {limit.date().isoformat()}), the organisation's maximum lifetime",
+            )
+        return expiry.epoch
+
+    # -- read -----------------------------------------------------------------------------
+
+    def get_token(self, caller: Caller, token_id: str) -> TokenRecord:
+        role = self.catalog.role(caller.role)
+        record = self.repository.get_token(token_id) if _TOKEN_ID.fullmatch(token_id) else None
+        if record is None or not self._may_see(caller, role, record):
+            raise TokenNotFound()
+        return record
+
+    def list_tokens(
+        self,
+        caller: Caller,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        status: str | None = None,
+        owner_id: str | None = None,
+        all_users: bool = False,
+    ) -> TokenListing:
+        index, attribute, partition = self._listing_partition(caller, owner_id, all_users)
+        start_key = decode_cursor(cursor, attribute, partition)
+        filter_expression = STATUS_FILTERS.get(status) if status else None
+        filter_values = (
+            {":now": int(self.clock())} if filter_expression and ":now" in filter_expression else None
+        )
+        records: list[TokenRecord] = []
+        # Without a filter one Query reads exactly `limit` items. With one, DynamoDB's Limit counts
+        # items read, not matched, so keep reading, for a bounded number of rounds.
+        for _ in range(MAX_QUERY_ROUNDS):
+            page = self.repository.query_tokens(
+                index, attribute, partition, limit - len(records), start_key, filter_expression, filter_values
+            )
+            records.extend(page.records)
+            start_key = page.last_key
+            if len(records) >= limit or start_key is None:
+                break
+        return TokenListing(records=records, next_cursor=encode_cursor(start_key))
+
+    def _listing_partition(
+        self, caller: Caller, owner_id: str | None, all_users: bool
+    ) -> tuple[str, str, str]:
+        role = self.catalog.role(caller.role)
+        if all_users:
+            if owner_id is not None:
+                raise InvalidRequest.field("owner_id", "cannot be combined with all_users")
+            self._require_admin(caller, "list the organisation's tokens", role)
+            return ORG_INDEX, "gsi2pk", org_partition(caller.org_id)
+        owner = owner_id if owner_id is not None else caller.user_id
+        if not is_valid_identifier(owner):
+            raise InvalidRequest.field("owner_id", "is not a valid user id")
+        if owner != caller.user_id:
+            self._require_admin(caller, "list another user's tokens", role)
+        return OWNER_INDEX, "gsi1pk", owner_partition(caller.org_id, owner)
+
+    # -- revoke ---------------------------------------------------------------------------
+
+    def revoke_token(self, caller: Caller, token_id: str) -> RevokeOutcome:
+        role = self.catalog.role(caller.role)
+        outcome = self._revoke(caller, role, token_id)
+        if outcome.newly_revoked:
+            self._notify_revoked([outcome.record])
+        return outcome
+
+    def bulk_revoke(self, caller: Caller, request: BulkRevokeRequest) -> list[tuple[str, RevokeResult]]:
+        """Revokes a list of ids, one user's active tokens or the organisation's.
+
+        Every step is an idempotent conditional update, so a run that fails half-way
+        (throttling, a timeout) can simply be repeated: it finishes what is left.
+        """
+        role = self.catalog.role(caller.role)
+        if request.token_ids is not None:
+            ids = list(dict.fromkeys(request.token_ids))
+        elif request.owner_id is not None:
+            if request.owner_id != caller.user_id:
+                self._require_admin(caller, "revoke another user's tokens", role)
+            ids = self._active_ids(OWNER_INDEX, "gsi1pk", owner_partition(caller.org_id, request.owner_id))
+        else:
+            self._require_admin(caller, "revoke the organisation's tokens", role)
+            ids = self._active_ids(ORG_INDEX, "gsi2pk", org_partition(caller.org_id))
+
+        results: list[tuple[str, RevokeResult]] = []
+        revoked: list[TokenRecord] = []
+        with ThreadPoolExecutor(max_workers=BULK_REVOKE_WORKERS) as pool:
+            for token_id, outcome in zip(
+                ids, pool.map(lambda i: self._try_revoke(caller, role, i), ids), strict=True
+            ):
+                if outcome is None:
+                    results.append((token_id, "not_found"))
+                elif outcome.newly_revoked:
+                    results.append((token_id, "revoked"))
+                    revoked.append(outcome.record)
+                else:
+                    results.append((token_id, "already_revoked"))
+        if revoked:
+            self._notify_revoked(revoked)
+        return results
+
+    def _active_ids(self, index: str, attribute: str, partition: str) -> list[str]:
+        return [record.token_id for record in self._iterate_active(index, attribute, partition)]
+
+    def _iterate_active(self, index: str, attribute: str, partition: str) -> Iterator[TokenRecord]:
+        start_key: dict[str, str] | None = None
+        values = {":now": int(self.clock())}
+        while True:
+            page = self.repository.query_tokens(
+                index, attribute, partition, BULK_PAGE_SIZE, start_key, STATUS_FILTERS["active"], values
+            )
+            yield from page.records
+            start_key = page.last_key
+            if start_key is None:
+                return
+
+    def _try_revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeOutcome | None:
+        try:
+            return self._revoke(caller, role, token_id)
+        except TokenNotFound:
+            return None
+
+    def _revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeOutcome:
+        if not _TOKEN_ID.fullmatch(token_id):
+            raise TokenNotFound()
+        now = int(self.clock())
+        return self.repository.revoke(
+            token_id,
+            org_id=caller.org_id,
+            owner_id=None if role.organisation_admin else caller.user_id,
+            revoked_at=now,
+            revoked_by=caller.user_id,
+            ttl=now + self.config.retention_days * DAY,
+        )
+
+    def _notify_revoked(self, records: Iterable[TokenRecord]) -> None:
+        if self.on_revoked is not None:
+            self.on_revoked(list(records))
+
+    # -- access rules ---------------------------------------------------------------------
+
+    @staticmethod
+    def _may_see(caller: Caller, role: Role, record: TokenRecord) -> bool:
+        if record.org_id != caller.org_id:
+            return False
+        return role.organisation_admin or record.owner_id == caller.user_id
+
+    def _require_admin(self, caller: Caller, action: str, role: Role | None = None) -> None:
+        role = role or self.catalog.role(caller.role)
+        if not role.organisation_admin:
+            raise PermissionDenied(f"Only organisation admins can {action}.")
