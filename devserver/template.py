@@ -69,8 +69,7 @@ class Route:
 def _resource_pattern(resource: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[^}/]+\})", resource)
     regex = "".join(
-        f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") and part.endswith("}") else re.escape(part)
-        for part in parts
+        f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") and part.endswith("}") else re.escape(part) for part in parts
     )
     return re.compile(regex)
 

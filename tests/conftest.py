@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from moto import mock_aws
 from devserver.gateway import HttpResponse, Identity, console_request
 from devserver.template import table_definition
 from token_service import api
+from token_service.observability import logger
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 
@@ -56,9 +58,7 @@ class Console:
     def request(self, method: str, path: str, **kwargs: object) -> HttpResponse:
         return console_request(self.identity, method, path, **kwargs)  # type: ignore[arg-type]
 
-    def create(
-        self, name: str = "ci token", scopes: list[str] | None = None, **fields: object
-    ) -> HttpResponse:
+    def create(self, name: str = "ci token", scopes: list[str] | None = None, **fields: object) -> HttpResponse:
         body = {"name": name, "scopes": scopes or ["reports:read"], **fields}
         return self.request("POST", "/tokens", body=body)
 
@@ -98,12 +98,25 @@ def outsider_admin(dynamodb: object) -> Console:
 
 
 @pytest.fixture
-def captured_logs(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> object:
-    """Everything the service logged: Powertools writes JSON lines to stdout."""
+def service_log() -> Iterator[io.StringIO]:
+    """The service's log lines exactly as Lambda would ship them (Powertools JSON)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(handler)
+    yield stream
+    logger._logger.removeHandler(handler)
+
+
+@pytest.fixture
+def captured_logs(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, service_log: io.StringIO
+) -> object:
+    """Everything the service logged or printed (metrics are printed as EMF JSON)."""
     caplog.set_level(logging.DEBUG)
 
     def read() -> str:
         captured = capsys.readouterr()
-        return captured.out + captured.err + caplog.text
+        return captured.out + captured.err + caplog.text + service_log.getvalue()
 
     return read

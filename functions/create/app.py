@@ -18,9 +18,7 @@ def create_token(request: Annotated[CreateTokenRequest, Body()]) -> Response[Cre
     service = get_service()
     created = service.create_token(current_caller(app), request)
     metrics.add_metric(name="TokensCreated", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "Token created", extra={"token_id": created.record.token_id, "scopes": list(created.record.scopes)}
-    )
+    logger.info("Token created", extra={"token_id": created.record.token_id, "scopes": list(created.record.scopes)})
     view = TokenView.from_record(created.record, service.clock())
     return json_response(201, CreatedTokenView(**view.model_dump(), token=created.secret))
 

@@ -15,14 +15,10 @@ app = create_app()
 
 @app.get("/tokens", summary="List tokens, newest first")
 def list_tokens(
-    limit: Annotated[
-        int, Query(ge=1, description=f"Page size; values above {MAX_PAGE_SIZE} are capped.")
-    ] = 20,
+    limit: Annotated[int, Query(ge=1, description=f"Page size; values above {MAX_PAGE_SIZE} are capped.")] = 20,
     next: Annotated[str | None, Query(max_length=1024, description="Cursor from the previous page.")] = None,
     status: Annotated[Literal["active", "expired", "revoked"] | None, Query()] = None,
-    owner_id: Annotated[
-        str | None, Query(max_length=128, description="Another user's tokens (admins).")
-    ] = None,
+    owner_id: Annotated[str | None, Query(max_length=128, description="Another user's tokens (admins).")] = None,
     all_users: Annotated[bool, Query(description="The whole organisation's tokens (admins).")] = False,
 ) -> Response[TokenPageView]:
     service = get_service()

@@ -14,9 +14,7 @@ app = create_app()
 def list_scopes() -> Response[ScopesView]:
     caller = current_caller(app)
     scopes = get_service().grantable_scopes(caller)
-    view = ScopesView(
-        role=caller.role, scopes=[ScopeView(name=name, description=text) for name, text in scopes]
-    )
+    view = ScopesView(role=caller.role, scopes=[ScopeView(name=name, description=text) for name, text in scopes])
     return json_response(200, view)
 
 

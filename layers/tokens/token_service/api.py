@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from token_service.aws import dynamodb_client
+from token_service.cache_flush import flusher_from_env
 from token_service.config import get_config
 from token_service.errors import (
     ActiveTokenLimitReached,
@@ -32,7 +33,7 @@ from token_service.errors import (
     TokenNotFound,
 )
 from token_service.identity import Caller, caller_from_claims
-from token_service.observability import logger, metrics, tracer
+from token_service.observability import get_tracer, logger, metrics
 from token_service.repository import TokenRepository
 from token_service.scopes import default_catalog
 from token_service.service import TokenService
@@ -75,9 +76,7 @@ def json_response(
     )
 
 
-def error_response(
-    status: int, code: str, message: str, problems: Sequence[FieldProblem] = ()
-) -> Response[Any]:
+def error_response(status: int, code: str, message: str, problems: Sequence[FieldProblem] = ()) -> Response[Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if problems:
         error["fields"] = [{"field": problem.field, "reason": problem.reason} for problem in problems]
@@ -90,9 +89,7 @@ def problems_from_validation(errors: Sequence[Any]) -> list[FieldProblem]:
     for error in errors:
         location = [str(part) for part in error.get("loc", ())]
         if location and location[0] in _LOCATIONS:
-            location = (
-                location[1:] if len(location) > 1 and error.get("type") != "json_invalid" else location[:1]
-            )
+            location = location[1:] if len(location) > 1 and error.get("type") != "json_invalid" else location[:1]
         field = ".".join(location) or "body"
         reason = _REASONS_BY_TYPE.get(error.get("type", ""), str(error.get("msg", "is not valid")))
         reason = reason.removeprefix("Value error, ")
@@ -153,14 +150,14 @@ def current_caller(app: APIGatewayRestResolver) -> Caller:
 def get_service() -> TokenService:
     config = get_config()
     repository = TokenRepository(config.table_name, dynamodb_client(read_timeout=5.0))
-    return TokenService(repository, default_catalog(config.scope_catalog_path), config)
+    return TokenService(repository, default_catalog(config.scope_catalog_path), config, on_revoked=flusher_from_env())
 
 
 def lambda_handler_for(
     app: APIGatewayRestResolver,
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
+    @get_tracer().capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return app.resolve(event, context)

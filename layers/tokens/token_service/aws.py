@@ -12,9 +12,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-def dynamodb_client(
-    connect_timeout: float = 1.0, read_timeout: float = 3.0, attempts: int = 3
-) -> DynamoDBClient:
+def dynamodb_client(connect_timeout: float = 1.0, read_timeout: float = 3.0, attempts: int = 3) -> DynamoDBClient:
     """DYNAMODB_ENDPOINT_URL points the service at DynamoDB Local, dynalite or moto's server."""
     options: dict[str, Any] = {}
     endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL")

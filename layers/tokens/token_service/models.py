@@ -130,9 +130,7 @@ class BulkRevokeRequest(StrictModel):
     @model_validator(mode="after")
     def _one_selector(self) -> BulkRevokeRequest:
         chosen = [
-            name
-            for name, value in (("token_ids", self.token_ids), ("owner_id", self.owner_id))
-            if value is not None
+            name for name, value in (("token_ids", self.token_ids), ("owner_id", self.owner_id)) if value is not None
         ]
         if self.organisation:
             chosen.append("organisation")
@@ -195,6 +193,12 @@ class TokenView(BaseModel):
             last_used_ip=record.last_used_ip,
             display_hint=record.display_hint,
         )
+
+
+class PresentedTokenView(TokenView):
+    """GET /v1/token: the calling token's own metadata."""
+
+    org_id: str
 
 
 class CreatedTokenView(TokenView):

@@ -217,6 +217,28 @@ class TokenRepository:
             last_key={k: str(v) for k, v in deserialize(last_key).items()} if last_key else None,
         )
 
+    def record_use(self, token_id: str, used_at: int, source_ip: str | None, not_since: int) -> None:
+        """Records the last use unless another request recorded one since `not_since`."""
+        values: dict[str, Any] = {":at": used_at, ":since": not_since}
+        update = "SET last_used_at = :at"
+        if source_ip:
+            update += ", last_used_ip = :ip"
+            values[":ip"] = source_ip[:64]
+        with translate_errors():
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=serialize(token_key(token_id)),
+                    UpdateExpression=update,
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :since)"
+                    ),
+                    ExpressionAttributeValues=serialize(values),
+                )
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise
+
     def revoke(
         self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
     ) -> RevokeOutcome:
@@ -246,9 +268,7 @@ class TokenRepository:
                 if _error_code(error) != "ConditionalCheckFailedException":
                     raise
                 return self._explain_failed_revoke(error, org_id, owner_id)
-        return RevokeOutcome(
-            record=TokenRecord.from_item(deserialize(response["Attributes"])), newly_revoked=True
-        )
+        return RevokeOutcome(record=TokenRecord.from_item(deserialize(response["Attributes"])), newly_revoked=True)
 
     @staticmethod
     def _explain_failed_revoke(error: ClientError, org_id: str, owner_id: str | None) -> RevokeOutcome:

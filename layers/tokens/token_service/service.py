@@ -195,9 +195,7 @@ class TokenService:
         index, attribute, partition = self._listing_partition(caller, owner_id, all_users)
         start_key = decode_cursor(cursor, attribute, partition)
         filter_expression = STATUS_FILTERS.get(status) if status else None
-        filter_values = (
-            {":now": int(self.clock())} if filter_expression and ":now" in filter_expression else None
-        )
+        filter_values = {":now": int(self.clock())} if filter_expression and ":now" in filter_expression else None
         records: list[TokenRecord] = []
         # Without a filter one Query reads exactly `limit` items. With one, DynamoDB's Limit counts
         # items read, not matched, so keep reading, for a bounded number of rounds.
@@ -211,9 +209,7 @@ class TokenService:
                 break
         return TokenListing(records=records, next_cursor=encode_cursor(start_key))
 
-    def _listing_partition(
-        self, caller: Caller, owner_id: str | None, all_users: bool
-    ) -> tuple[str, str, str]:
+    def _listing_partition(self, caller: Caller, owner_id: str | None, all_users: bool) -> tuple[str, str, str]:
         role = self.catalog.role(caller.role)
         if all_users:
             if owner_id is not None:
@@ -256,9 +252,7 @@ class TokenService:
         results: list[tuple[str, RevokeResult]] = []
         revoked: list[TokenRecord] = []
         with ThreadPoolExecutor(max_workers=BULK_REVOKE_WORKERS) as pool:
-            for token_id, outcome in zip(
-                ids, pool.map(lambda i: self._try_revoke(caller, role, i), ids), strict=True
-            ):
+            for token_id, outcome in zip(ids, pool.map(lambda i: self._try_revoke(caller, role, i), ids), strict=True):
                 if outcome is None:
                     results.append((token_id, "not_found"))
                 elif outcome.newly_revoked:
@@ -284,6 +278,31 @@ class TokenService:
             start_key = page.last_key
             if start_key is None:
                 return
+
+    # -- the presented token (self-service endpoints behind the token authorizer) -----------
+
+    def get_presented_token(self, token_id: str, org_id: str) -> TokenRecord:
+        record = self.repository.get_token(token_id) if _TOKEN_ID.fullmatch(token_id) else None
+        if record is None or record.org_id != org_id:
+            raise TokenNotFound()
+        return record
+
+    def revoke_presented_token(self, token_id: str, org_id: str, owner_id: str) -> RevokeOutcome:
+        """A token revoking itself, e.g. after it leaked."""
+        if not _TOKEN_ID.fullmatch(token_id):
+            raise TokenNotFound()
+        now = int(self.clock())
+        outcome = self.repository.revoke(
+            token_id,
+            org_id=org_id,
+            owner_id=owner_id,
+            revoked_at=now,
+            revoked_by=f"token:{token_id}",
+            ttl=now + self.config.retention_days * DAY,
+        )
+        if outcome.newly_revoked:
+            self._notify_revoked([outcome.record])
+        return outcome
 
     def _try_revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeOutcome | None:
         try:

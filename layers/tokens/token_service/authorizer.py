@@ -1,0 +1,126 @@
+"""Token checks for the API Gateway Lambda authorizer.
+
+On the path of every API request: it imports the standard library, boto3 and the lean
+parts of this package only (no pydantic, no event-handler machinery).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+
+from token_service.clock import Clock, system_clock
+from token_service.errors import DomainError
+from token_service.records import TokenRecord
+from token_service.repository import TokenRepository
+from token_service.route_scopes import ProtectedRoute, find_route
+from token_service.token_format import HASH_VERSION, InvalidTokenFormat, matches_hash, parse_token
+
+LAST_USED_INTERVAL_SECONDS = 600  # as GitLab: at most one last-use write per token per 10 minutes
+_MAX_HEADER_LENGTH = 512
+
+
+class Reason(StrEnum):
+    ALLOWED = "allowed"
+    MISSING = "missing_credentials"
+    MALFORMED = "malformed_token"
+    UNKNOWN = "unknown_token"
+    WRONG_SECRET = "wrong_secret"  # noqa: S105 (a reason code)
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    UNMAPPED_ROUTE = "unmapped_route"
+    UNAVAILABLE = "store_unavailable"
+
+
+UNAUTHENTICATED = frozenset(
+    {Reason.MISSING, Reason.MALFORMED, Reason.UNKNOWN, Reason.WRONG_SECRET, Reason.REVOKED, Reason.EXPIRED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    reason: Reason
+    token_id: str | None = None
+    record: TokenRecord | None = None
+    allowed_routes: tuple[ProtectedRoute, ...] = ()
+    last_use_not_recorded: bool = False  # the best-effort last-use write failed
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason is Reason.ALLOWED
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive)."""
+    if not header or len(header) > _MAX_HEADER_LENGTH:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
+
+
+class TokenAuthorizer:
+    def __init__(
+        self,
+        repository: TokenRepository,
+        routes: tuple[ProtectedRoute, ...],
+        token_prefix: str,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.repository = repository
+        self.routes = routes
+        self.token_prefix = token_prefix
+        self.clock = clock
+
+    def decide(self, authorization: str | None, method: str, path: str, source_ip: str | None = None) -> Decision:
+        token = bearer_token(authorization)
+        if token is None:
+            return Decision(Reason.MISSING)
+        try:
+            parsed = parse_token(token, self.token_prefix)
+        except InvalidTokenFormat:
+            return Decision(Reason.MALFORMED)  # rejected offline: no database read
+        try:
+            record = self.repository.get_token(parsed.token_id)
+        except DomainError:
+            return Decision(Reason.UNAVAILABLE, parsed.token_id)
+        if record is None:
+            return Decision(Reason.UNKNOWN, parsed.token_id)
+        if record.hash_version != HASH_VERSION or not matches_hash(parsed, record.secret_hash):
+            return Decision(Reason.WRONG_SECRET, parsed.token_id)
+        now = self.clock()
+        if record.revoked_at is not None:
+            return Decision(Reason.REVOKED, record.token_id, record)
+        if record.expires_at <= now:  # by the item's own expiry: TTL deletion lags by days
+            return Decision(Reason.EXPIRED, record.token_id, record)
+        recorded = self._record_use(record, now, source_ip)
+        scopes = frozenset(record.scopes)
+        allowed_routes = tuple(route for route in self.routes if route.allows(scopes))
+        route = find_route(self.routes, method, path)
+        if route is None:
+            reason = Reason.UNMAPPED_ROUTE
+        elif route in allowed_routes:
+            reason = Reason.ALLOWED
+        else:
+            reason = Reason.INSUFFICIENT_SCOPE
+        return Decision(reason, record.token_id, record, allowed_routes, last_use_not_recorded=not recorded)
+
+    def _record_use(self, record: TokenRecord, now: float, source_ip: str | None) -> bool:
+        """Best effort: a failure here never changes the decision. Returns False if the write failed."""
+        if record.last_used_at is not None and now - record.last_used_at < LAST_USED_INTERVAL_SECONDS:
+            return True  # fresh enough: no second round trip
+        try:
+            self.repository.record_use(
+                record.token_id, int(now), source_ip, not_since=int(now) - LAST_USED_INTERVAL_SECONDS
+            )
+        except DomainError:
+            return False
+        return True
+
+
+def route_map_path() -> str | None:
+    return os.environ.get("ROUTE_SCOPES_PATH") or None

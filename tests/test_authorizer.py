@@ -1,0 +1,504 @@
+"""The token authorizer: every decision, cache safety, fail-closed, last use, logs, metrics."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pytest
+from botocore.exceptions import ReadTimeoutError
+from botocore.stub import Stubber
+
+from devserver.gateway import LambdaContext, load_handler_module
+from devserver.template import ROOT, load_template
+from token_service import api
+from token_service.identity import Caller
+from token_service.models import CreateTokenRequest
+from token_service.token_format import ALPHABET, checksum, token_regex
+
+EVENTS = ROOT / "events"
+TOKEN_PATTERN = re.compile(token_regex("lgk"))
+METHOD_ARN_PREFIX = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev"
+
+
+@pytest.fixture
+def authorizer_app(dynamodb: object) -> Any:
+    module = load_handler_module(ROOT / "functions" / "authorizer", "app.lambda_handler")
+    module.authorizer.clock = time.time
+    return module
+
+
+def mint(scopes: list[str], *, user: str = "user-member", role: str = "member", **fields: Any) -> str:
+    caller = Caller(user_id=user, org_id="org-acme", role=role)
+    request = CreateTokenRequest(name="authorizer test", scopes=scopes, **fields)
+    return api.get_service().create_token(caller, request).secret
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def token_event(token: str | None, method: str = "GET", path: str = "v1/reports") -> dict[str, Any]:
+    event = load_event("authorizer_token.json")
+    event["authorizationToken"] = f"Bearer {token}" if token is not None else None
+    event["methodArn"] = f"{METHOD_ARN_PREFIX}/{method}/{path}"
+    return event
+
+
+def request_event(token: str, method: str = "POST", resource: str = "/v1/import/builds") -> dict[str, Any]:
+    event = load_event("authorizer_request.json")
+    event["headers"]["Authorization"] = f"Bearer {token}"
+    event["httpMethod"] = method
+    event["resource"] = event["path"] = resource
+    event["methodArn"] = f"{METHOD_ARN_PREFIX}/{method}{resource}"
+    return event
+
+
+def http_api_event(token: str, method: str = "GET", path: str = "/v1/reports") -> dict[str, Any]:
+    event = load_event("authorizer_http_v2.json")
+    event["headers"]["authorization"] = f"Bearer {token}"
+    event["requestContext"]["http"].update(method=method, path=path)
+    return event
+
+
+def authorize(app: Any, event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = app.lambda_handler(event, LambdaContext(function_name="AuthorizerFunction"))
+    return result
+
+
+def policy_allows(policy: dict[str, Any], method_arn: str) -> bool:
+    """Evaluates an authorizer policy as API Gateway does: explicit Deny wins, else any Allow."""
+    effects = [
+        statement["Effect"]
+        for statement in policy["policyDocument"]["Statement"]
+        for resource in statement["Resource"]
+        if fnmatchcase(method_arn, resource)
+    ]
+    return "Allow" in effects and "Deny" not in effects
+
+
+def with_other_secret(token: str) -> str:
+    """Same prefix and id, different secret, valid checksum: only the database can tell."""
+    body = token[:-6]
+    flipped = ALPHABET[(ALPHABET.index(body[-1]) + 1) % len(ALPHABET)]
+    tampered = body[:-1] + flipped
+    return tampered + checksum(tampered)
+
+
+# -- 401: malformed and missing, without any database read --------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Token lgk_abc",
+        "Bearer lgk_short",
+        "Bearer xyz_" + "A" * 54,
+        "Bearer lgk_" + "A" * 53 + "!",
+        "Bearer lgk_" + "A" * 60,
+        "Bearer " + "lgk_" + "A" * 54,  # right shape, wrong checksum
+        "Bearer lgk_" + "A" * 54 + " extra",
+        "Bearer " + "x" * 5000,
+    ],
+)
+def test_malformed_or_missing_credentials_are_401_without_a_database_read(authorizer_app, header):
+    event = load_event("authorizer_token.json")
+    event["authorizationToken"] = header
+    with Stubber(authorizer_app.authorizer.repository.client) as stubber:
+        with pytest.raises(Exception, match=r"^Unauthorized$") as raised:
+            authorize(authorizer_app, event)
+        stubber.assert_no_pending_responses()
+    assert type(raised.value).__name__ == "Unauthorized"
+
+
+def test_single_character_typo_is_caught_by_the_checksum_offline(authorizer_app):
+    token = mint(["reports:read"])
+    typo = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
+    with Stubber(authorizer_app.authorizer.repository.client), pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorize(authorizer_app, token_event(typo))
+
+
+# -- 401: unknown, wrong secret, revoked, expired: indistinguishable ----------------------
+
+
+def _unauthorized_answer(app: Any, event: dict[str, Any]) -> tuple[str, str]:
+    with pytest.raises(Exception, match="Unauthorized") as raised:
+        authorize(app, event)
+    return type(raised.value).__name__, str(raised.value)
+
+
+def test_unknown_wrong_secret_revoked_and_expired_tokens_get_the_same_401(authorizer_app, member):
+    valid = mint(["reports:read"])
+    unknown_unchecked = "lgk_" + "Z" * 48
+    unknown = unknown_unchecked + checksum(unknown_unchecked)
+    revoked = mint(["reports:read"])
+    token_id = revoked[4:20]
+    assert member.request("DELETE", f"/tokens/{token_id}").status == 200
+    expiring = mint(["reports:read"])
+
+    answers = {
+        "unknown": _unauthorized_answer(authorizer_app, token_event(unknown)),
+        "wrong secret": _unauthorized_answer(authorizer_app, token_event(with_other_secret(valid))),
+        "revoked": _unauthorized_answer(authorizer_app, token_event(revoked)),
+    }
+    # Expired by the item's own expiry time, although DynamoDB TTL has not deleted it.
+    authorizer_app.authorizer.clock = lambda: 4_102_444_800.0  # 2100-01-01
+    answers["expired"] = _unauthorized_answer(authorizer_app, token_event(expiring))
+    assert set(answers.values()) == {("Unauthorized", "Unauthorized")}
+
+
+def test_http_api_answers_unauthenticated_tokens_identically(authorizer_app, member):
+    valid = mint(["reports:read"])
+    revoked = mint(["reports:read"])
+    member.request("DELETE", f"/tokens/{revoked[4:20]}")
+    answers = [
+        authorize(authorizer_app, http_api_event(token))
+        for token in ("lgk_nonsense", with_other_secret(valid), revoked)
+    ]
+    assert answers == [{"isAuthorized": False}] * 3
+
+
+# -- 403 and allow: the cached policy is right for every route ----------------------------
+
+
+def test_valid_token_is_allowed_with_its_identity_in_the_context(authorizer_app):
+    token = mint(["reports:read", "import:builds"])
+    result = authorize(authorizer_app, token_event(token, "GET", "v1/reports"))
+    assert policy_allows(result, f"{METHOD_ARN_PREFIX}/GET/v1/reports")
+    context = result["context"]
+    assert context["token_id"] == token[4:20]
+    assert context["org_id"] == "org-acme"
+    assert context["owner_id"] == "user-member"
+    assert context["scopes"].split(" ") == ["import:builds", "reports:read"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", context["expires_at"])
+    assert all(isinstance(value, str | int | bool) for value in context.values())
+    assert result["principalId"] == "user-member"
+
+
+def test_missing_scope_is_denied_by_the_policy_so_api_gateway_answers_403(authorizer_app):
+    token = mint(["reports:read"])
+    result = authorize(authorizer_app, token_event(token, "POST", "v1/import/builds"))
+    assert not policy_allows(result, f"{METHOD_ARN_PREFIX}/POST/v1/import/builds")
+    assert "context" in result  # authenticated: a policy, not a 401
+
+
+def test_read_only_tokens_cached_policy_denies_write_routes(authorizer_app):
+    token = mint(["reports:read", "datastudio:read"])
+    cached = authorize(authorizer_app, token_event(token, "GET", "v1/reports"))
+    assert policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/reports")
+    assert policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/reports/r-42")
+    assert policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/datastudio/models/builds")
+    # API Gateway reuses the cached policy for the next route this token calls.
+    for write in (
+        "POST/v1/import/builds",
+        "POST/v1/datastudio/transformations",
+        "DELETE/v1/datastudio/transformations/t1",
+    ):
+        assert not policy_allows(cached, f"{METHOD_ARN_PREFIX}/{write}"), write
+    # Nor does it reach another API or stage.
+    assert not policy_allows(cached, "arn:aws:execute-api:us-east-1:123456789012:otherapi/dev/GET/v1/reports")
+    assert not policy_allows(cached, "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/GET/v1/reports")
+
+
+def test_unmapped_routes_are_denied(authorizer_app):
+    token = mint(["reports:read"])
+    result = authorize(authorizer_app, token_event(token, "GET", "v1/admin/secrets"))
+    assert not policy_allows(result, f"{METHOD_ARN_PREFIX}/GET/v1/admin/secrets")
+
+
+def test_token_without_any_routable_scope_gets_an_explicit_deny(authorizer_app, monkeypatch):
+    token = mint(["import:teams"], user="user-admin", role="admin")
+    monkeypatch.setattr(authorizer_app.authorizer, "routes", ())
+    result = authorize(authorizer_app, token_event(token))
+    assert [statement["Effect"] for statement in result["policyDocument"]["Statement"]] == ["Deny"]
+
+
+def test_request_authorizer_events_use_the_resource_and_record_the_source_ip(authorizer_app):
+    token = mint(["import:builds"])
+    result = authorize(authorizer_app, request_event(token))
+    assert policy_allows(result, f"{METHOD_ARN_PREFIX}/POST/v1/import/builds")
+    record = api.get_service().repository.get_token(token[4:20])
+    assert record is not None and record.last_used_ip == "203.0.113.10"
+
+
+def test_http_api_simple_response_follows_the_requested_route(authorizer_app):
+    token = mint(["reports:read"])
+    allowed = authorize(authorizer_app, http_api_event(token, "GET", "/v1/reports"))
+    assert allowed["isAuthorized"] is True
+    assert allowed["context"]["org_id"] == "org-acme"
+    denied = authorize(authorizer_app, http_api_event(token, "POST", "/v1/import/builds"))
+    assert denied["isAuthorized"] is False
+
+
+# -- fail closed ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ResourceNotFoundException",
+        "AccessDeniedException",
+        "ValidationException",
+        "UnrecognizedClientException",
+    ],
+)
+def test_any_dynamodb_error_denies(authorizer_app, code):
+    token = mint(["reports:read"])
+    with Stubber(authorizer_app.authorizer.repository.client) as stubber:
+        stubber.add_client_error("get_item", service_error_code=code, http_status_code=400)
+        with pytest.raises(Exception, match="token store unavailable") as raised:
+            authorize(authorizer_app, token_event(token))
+    assert type(raised.value).__name__ == "AuthorizerUnavailable"
+
+
+def test_a_timeout_denies(authorizer_app, monkeypatch):
+    token = mint(["reports:read"])
+
+    def timeout(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+    monkeypatch.setattr(authorizer_app.authorizer.repository.client, "get_item", timeout)
+    with pytest.raises(Exception, match="token store unavailable") as raised:
+        authorize(authorizer_app, token_event(token))
+    assert type(raised.value).__name__ == "AuthorizerUnavailable"
+
+
+def test_an_unexpected_error_denies(authorizer_app, monkeypatch):
+    token = mint(["reports:read"])
+    monkeypatch.setattr(authorizer_app.authorizer.repository, "get_token", lambda _: 1 / 0)
+    with pytest.raises(Exception, match="token store unavailable") as raised:
+        authorize(authorizer_app, token_event(token))
+    assert type(raised.value).__name__ == "AuthorizerUnavailable"
+
+
+def test_the_client_uses_standard_retries_and_short_timeouts(authorizer_app):
+    config = authorizer_app.authorizer.repository.client.meta.config
+    assert config.retries["mode"] == "standard"
+    assert config.retries["total_max_attempts"] <= 3
+    assert config.connect_timeout <= 1 and config.read_timeout <= 1
+
+
+def test_token_check_reads_the_base_table_consistently(authorizer_app):
+    token = mint(["reports:read"])
+    client = authorizer_app.authorizer.repository.client
+    item = client.get_item(
+        TableName=os.environ["TABLE_NAME"], Key={"pk": {"S": f"TOKEN#{token[4:20]}"}, "sk": {"S": "TOKEN"}}
+    )["Item"]
+    item["last_used_at"] = {"N": str(int(time.time()))}  # fresh: no last-use write expected
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "get_item",
+            {"Item": item},
+            expected_params={
+                "TableName": os.environ["TABLE_NAME"],
+                "Key": {"pk": {"S": f"TOKEN#{token[4:20]}"}, "sk": {"S": "TOKEN"}},
+                "ConsistentRead": True,
+            },
+        )
+        result = authorize(authorizer_app, token_event(token))
+        stubber.assert_no_pending_responses()
+    assert policy_allows(result, f"{METHOD_ARN_PREFIX}/GET/v1/reports")
+
+
+# -- last use -----------------------------------------------------------------------------
+
+
+def test_last_use_is_recorded_at_most_once_per_ten_minutes(authorizer_app, monkeypatch):
+    token = mint(["reports:read"])
+    now = [time.time()]
+    authorizer_app.authorizer.clock = lambda: now[0]
+    client = authorizer_app.authorizer.repository.client
+    writes: list[dict[str, Any]] = []
+    original = client.update_item
+
+    def counting_update(**kwargs: Any) -> Any:
+        writes.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(client, "update_item", counting_update)
+    authorize(authorizer_app, request_event(token, "GET", "/v1/reports"))
+    assert len(writes) == 1
+    now[0] += 300
+    authorize(authorizer_app, request_event(token, "GET", "/v1/reports"))
+    assert len(writes) == 1, "a fresh record must not cost a second round trip"
+    now[0] += 301
+    authorize(authorizer_app, request_event(token, "GET", "/v1/reports"))
+    assert len(writes) == 2
+    record = api.get_service().repository.get_token(token[4:20])
+    assert record is not None and record.last_used_at == int(now[0])
+
+
+def test_a_failed_last_use_write_does_not_change_the_decision(authorizer_app):
+    token = mint(["reports:read"])
+    client = authorizer_app.authorizer.repository.client
+    item = client.get_item(
+        TableName=os.environ["TABLE_NAME"], Key={"pk": {"S": f"TOKEN#{token[4:20]}"}, "sk": {"S": "TOKEN"}}
+    )["Item"]
+    with Stubber(client) as stubber:
+        stubber.add_response("get_item", {"Item": item})
+        stubber.add_client_error("update_item", service_error_code="ThrottlingException", http_status_code=400)
+        result = authorize(authorizer_app, token_event(token))
+    assert policy_allows(result, f"{METHOD_ARN_PREFIX}/GET/v1/reports")
+
+
+def test_last_use_is_visible_in_the_console(authorizer_app, member):
+    token = mint(["reports:read"])
+    authorize(authorizer_app, request_event(token, "GET", "/v1/reports"))
+    listed = member.request("GET", f"/tokens/{token[4:20]}").json()
+    assert listed["last_used_at"] is not None
+    assert listed["last_used_ip"] == "203.0.113.10"
+
+
+# -- logs and metrics ------------------------------------------------------------------------
+
+
+def test_one_structured_log_line_per_decision_and_never_the_token(authorizer_app, service_log, capsys):
+    token = mint(["reports:read"])
+    authorize(authorizer_app, token_event(token))
+    with pytest.raises(Exception, match="Unauthorized"):
+        authorize(authorizer_app, token_event(with_other_secret(token)))
+    output = service_log.getvalue() + capsys.readouterr().out
+    assert not TOKEN_PATTERN.search(output)
+    assert token[20:48] not in output
+    assert "Bearer" not in output
+    decisions = [json.loads(line) for line in service_log.getvalue().splitlines() if "Authorization decision" in line]
+    assert [(line["decision"], line["reason"]) for line in decisions] == [
+        ("allow", "allowed"),
+        ("deny", "wrong_secret"),
+    ]
+    assert all(line["token_id"] == token[4:20] and line["request_id"] for line in decisions)
+    metrics = [json.loads(line) for line in output.splitlines() if '"CloudWatchMetrics"' in line]
+    assert [(m.get("Allowed"), m.get("Denied"), m["reason"]) for m in metrics] == [
+        ([1.0], None, "allowed"),
+        (None, [1.0], "wrong_secret"),
+    ]
+
+
+# -- revocation takes effect at once: authorizer cache flush --------------------------------
+
+
+class FakeApiGateway:
+    def __init__(self) -> None:
+        self.flushes: list[dict[str, str]] = []
+
+    def flush_stage_authorizers_cache(self, **kwargs: str) -> None:
+        self.flushes.append(kwargs)
+
+
+@pytest.fixture
+def fake_apigateway(monkeypatch: pytest.MonkeyPatch) -> FakeApiGateway:
+    fake = FakeApiGateway()
+    monkeypatch.setattr("token_service.cache_flush._apigateway_client", lambda: fake)
+    monkeypatch.setenv("PROTECTED_API_ID", "a1b2c3d4e5")
+    monkeypatch.setenv("PROTECTED_API_STAGE", "dev")
+    api.get_service.cache_clear()
+    return fake
+
+
+def test_every_kind_of_revoke_flushes_the_authorizer_cache(authorizer_app, member, fake_apigateway):
+    first, second, third = (member.create_ok()["token_id"] for _ in range(3))
+    member.request("DELETE", f"/tokens/{first}")
+    assert fake_apigateway.flushes == [{"restApiId": "a1b2c3d4e5", "stageName": "dev"}]
+    member.request("DELETE", f"/tokens/{first}")  # already revoked: nothing to flush
+    assert len(fake_apigateway.flushes) == 1
+    member.request("POST", "/tokens/revoke", body={"token_ids": [second, third]})
+    assert len(fake_apigateway.flushes) == 2
+
+
+def test_a_failed_flush_does_not_fail_the_revoke(authorizer_app, member, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    class Broken:
+        def flush_stage_authorizers_cache(self, **_: str) -> None:
+            raise ClientError({"Error": {"Code": "TooManyRequestsException"}}, "FlushStageAuthorizersCache")
+
+    monkeypatch.setattr("token_service.cache_flush._apigateway_client", lambda: Broken())
+    monkeypatch.setenv("PROTECTED_API_ID", "a1b2c3d4e5")
+    monkeypatch.setenv("PROTECTED_API_STAGE", "dev")
+    api.get_service.cache_clear()
+    token_id = member.create_ok()["token_id"]
+    response = member.request("DELETE", f"/tokens/{token_id}")
+    assert response.status == 200 and response.json()["status"] == "revoked"
+
+
+# -- self-service endpoints behind the authorizer ------------------------------------------
+
+
+def self_service_event(method: str, authorizer_context: dict[str, Any]) -> dict[str, Any]:
+    event = load_event("token_self_get.json" if method == "GET" else "token_self_revoke.json")
+    event["requestContext"]["authorizer"] = authorizer_context
+    return event
+
+
+def call_self_service(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    module = load_handler_module(ROOT / "functions" / "token_self", "app.lambda_handler")
+    result = module.lambda_handler(event, LambdaContext(function_name="TokenSelfFunction"))
+    return result["statusCode"], json.loads(result["body"])
+
+
+def test_a_token_reads_and_revokes_itself(authorizer_app, fake_apigateway):
+    token = mint(["reports:read"])
+    context = authorize(authorizer_app, token_event(token, "GET", "v1/token"))["context"]
+    status, body = call_self_service(self_service_event("GET", copy.deepcopy(context)))
+    assert status == 200
+    assert body["token_id"] == token[4:20] and body["org_id"] == "org-acme" and body["scopes"] == ["reports:read"]
+    assert "token" not in body and not TOKEN_PATTERN.search(json.dumps(body))
+
+    status, body = call_self_service(self_service_event("DELETE", context))
+    assert status == 200 and body["status"] == "revoked" and body["revoked_by"] == f"token:{token[4:20]}"
+    assert fake_apigateway.flushes == [{"restApiId": "a1b2c3d4e5", "stageName": "dev"}]
+    with pytest.raises(Exception, match="Unauthorized"):
+        authorize(authorizer_app, token_event(token, "GET", "v1/token"))
+
+
+def test_self_service_without_authorizer_context_is_401(authorizer_app):
+    status, body = call_self_service(self_service_event("GET", {}))
+    assert status == 401 and body["error"]["code"] == "not_authenticated"
+
+
+# -- template and imports ----------------------------------------------------------------------
+
+
+def test_gateway_responses_follow_rfc_6750():
+    responses = load_template()["Resources"]["TokenApi"]["Properties"]["GatewayResponses"]
+    assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
+    assert (
+        responses["UNAUTHORIZED"]["ResponseParameters"]["Headers"]["WWW-Authenticate"]
+        == "'Bearer error=\"invalid_token\"'"
+    )
+    assert responses["ACCESS_DENIED"]["StatusCode"] == "403"
+    assert (
+        responses["ACCESS_DENIED"]["ResponseParameters"]["Headers"]["WWW-Authenticate"]
+        == "'Bearer error=\"insufficient_scope\"'"
+    )
+    for response in responses.values():
+        json.loads(response["ResponseTemplates"]["application/json"])
+
+
+def test_the_authorizer_imports_no_validation_or_openapi_machinery():
+    probe = (
+        "import sys, runpy; sys.path.insert(0, 'functions/authorizer'); import app; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] == 'pydantic' or 'event_handler' in m "
+        "or 'openapi' in m or m.startswith('aws_xray_sdk')]; print(heavy)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "tokens")}
+    output = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert output.strip() == "[]"
