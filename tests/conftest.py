@@ -22,6 +22,8 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "ApiTokens",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "EVENT_BUS_NAME": "api-tokens-test",
+        "NOTIFY_BEFORE_DAYS": "7,1",
     }
 )
 os.environ.pop("DYNAMODB_ENDPOINT_URL", None)

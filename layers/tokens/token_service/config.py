@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from token_service.lifecycle import Schedule
 from token_service.token_format import validate_prefix
 
 
@@ -20,6 +21,7 @@ class ServiceConfig:
     token_prefix: str
     retention_days: int
     scope_catalog_path: str | None
+    lifecycle: Schedule
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceConfig:
@@ -33,7 +35,12 @@ class ServiceConfig:
         retention = env.get("RETENTION_DAYS", "30")
         if not retention.isdigit() or not 1 <= int(retention) <= 3650:
             raise ConfigurationError("RETENTION_DAYS must be a whole number of days from 1 to 3650")
+        try:
+            lifecycle = Schedule.parse(env.get("NOTIFY_BEFORE_DAYS", "7,1"))
+        except ValueError as error:
+            raise ConfigurationError(f"NOTIFY_BEFORE_DAYS: {error}") from error
         return cls(
+            lifecycle=lifecycle,
             table_name=table_name,
             token_prefix=prefix,
             retention_days=int(retention),

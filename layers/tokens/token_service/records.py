@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from token_service.lifecycle import lifecycle_keys
+
 TOKEN_SORT_KEY = "TOKEN"  # noqa: S105 (a key name, not a secret)
 ACTIVE_SET_SORT_KEY = "ACTIVE_TOKENS"
 POLICY_SORT_KEY = "POLICY"
@@ -76,6 +78,9 @@ class TokenRecord:
     revoked_by: str | None = None
     last_used_at: int | None = None
     last_used_ip: str | None = None
+    expired_marked_at: int | None = None  # set by the cleanup run that handled the expiry
+    lifecycle_stage: str | None = None  # next lifecycle stage (token_service.lifecycle)
+    lifecycle_due: int | None = None
 
     def status(self, now: float) -> str:
         if self.revoked_at is not None:
@@ -92,6 +97,8 @@ class TokenRecord:
     def to_item(self) -> dict[str, Any]:
         item = {key: value for key, value in asdict(self).items() if value is not None}
         item["scopes"] = list(self.scopes)
+        if self.lifecycle_stage is not None and self.lifecycle_due is not None:
+            item.update(lifecycle_keys(self.lifecycle_stage, self.lifecycle_due, self.token_id))
         return {
             **token_key(self.token_id),
             "gsi1pk": owner_partition(self.org_id, self.owner_id),
@@ -121,6 +128,9 @@ class TokenRecord:
             revoked_by=item.get("revoked_by"),
             last_used_at=_optional_int(item.get("last_used_at")),
             last_used_ip=item.get("last_used_ip"),
+            expired_marked_at=_optional_int(item.get("expired_marked_at")),
+            lifecycle_stage=item.get("lifecycle_stage"),
+            lifecycle_due=_optional_int(item.get("lifecycle_due")),
         )
 
 

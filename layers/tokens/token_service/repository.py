@@ -11,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from token_service.errors import ConcurrentModification, StoreFailure, StoreUnavailable, TokenNotFound
+from token_service.lifecycle import PURGE, lifecycle_keys
 from token_service.records import (
     ActiveSet,
     OrgPolicy,
@@ -49,6 +50,10 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _deserializer.deserialize(value) for key, value in item.items()}
 
 
+class ConditionNotMet(ConcurrentModification):
+    """A conditional write's condition did not hold (callers that expect it catch it)."""
+
+
 class ActiveSetChanged(Exception):
     """Another request changed the user's active set first: re-read and try again."""
 
@@ -80,6 +85,8 @@ def translate_errors() -> Iterator[None]:
         yield
     except ClientError as error:
         code = _error_code(error)
+        if code == "ConditionalCheckFailedException":
+            raise ConditionNotMet() from error
         if code in RETRYABLE_ERROR_CODES:
             raise StoreUnavailable() from error
         if code == "TransactionConflictException":
@@ -248,7 +255,16 @@ class TokenRepository:
         item to exist, so revoke never creates an item nor touches another tenant's.
         """
         condition = "attribute_exists(pk) AND org_id = :org AND attribute_not_exists(revoked_at)"
-        values: dict[str, Any] = {":org": org_id, ":at": revoked_at, ":by": revoked_by, ":ttl": ttl}
+        purge = lifecycle_keys(PURGE, ttl, token_id)
+        values: dict[str, Any] = {
+            ":org": org_id,
+            ":at": revoked_at,
+            ":by": revoked_by,
+            ":ttl": ttl,
+            ":stage": PURGE,
+            ":bucket": purge["gsi3pk"],
+            ":due_key": purge["gsi3sk"],
+        }
         if owner_id is not None:
             condition += " AND owner_id = :owner"
             values[":owner"] = owner_id
@@ -257,7 +273,11 @@ class TokenRepository:
                 response = self.client.update_item(
                     TableName=self.table_name,
                     Key=serialize(token_key(token_id)),
-                    UpdateExpression="SET revoked_at = :at, revoked_by = :by, #ttl = :ttl",
+                    # Revoked tokens skip expiry notices: next stage is the purge at ttl.
+                    UpdateExpression=(
+                        "SET revoked_at = :at, revoked_by = :by, #ttl = :ttl, lifecycle_stage = :stage, "
+                        "lifecycle_due = :ttl, gsi3pk = :bucket, gsi3sk = :due_key"
+                    ),
                     ConditionExpression=condition,
                     ExpressionAttributeNames={"#ttl": "ttl"},
                     ExpressionAttributeValues=serialize(values),

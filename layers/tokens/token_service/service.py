@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from token_service.clock import Clock, system_clock
@@ -137,6 +137,8 @@ class TokenService:
                 display_hint=display_hint(generated.token),
                 ttl=expires_at + self.config.retention_days * DAY,
             )
+            stage, due = self.config.lifecycle.first(record.expires_at, record.ttl, now)
+            record = replace(record, lifecycle_stage=stage, lifecycle_due=due)
             live[record.token_id] = expires_at
             try:
                 self.repository.create_token(record, ActiveSet(tokens=live), read_version=active.version)

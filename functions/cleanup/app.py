@@ -1,0 +1,41 @@
+"""Scheduled cleanup: expiry notices, expiry marking, purging what TTL has not yet deleted."""
+
+import os
+from dataclasses import asdict
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from token_service.aws import dynamodb_client
+from token_service.cleanup import CleanupRun, CleanupSettings, EventPublisher, LifecycleStore
+from token_service.config import get_config
+from token_service.observability import logger, metrics
+
+config = get_config()
+settings = CleanupSettings.from_env(dict(os.environ))
+store = LifecycleStore(config.table_name, dynamodb_client(read_timeout=5.0))
+publisher = EventPublisher(settings.event_bus_name, boto3.client("events"))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = CleanupRun(
+        store,
+        publisher,
+        config.lifecycle,
+        lookback_days=settings.lookback_days,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    report = run.run()
+    for name, value in (("Notified", report.notified), ("MarkedExpired", report.marked), ("Purged", report.purged)):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name="ItemsRead", unit=MetricUnit.Count, value=report.items_read)
+    if report.complete:
+        logger.info("Cleanup run complete", extra={"report": asdict(report)})
+    else:
+        metrics.add_metric(name="IncompleteRuns", unit=MetricUnit.Count, value=1)
+        logger.warning("Cleanup run stopped early; the next run resumes", extra={"report": asdict(report)})
+    return asdict(report)
