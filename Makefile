@@ -2,11 +2,12 @@
 #   make test   - creates .venv, installs, lints, type-checks and runs the tests
 #   make dev    - runs the service locally (see README)
 PYTHON ?= python3
+PORT ?= 3000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit validate clean
+.PHONY: test dev lint typecheck unit validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ validate: $(STAMP)
 	SAM_CLI_TELEMETRY=0 $(BIN)/sam validate --lint --region us-east-1
 
 test: lint typecheck validate unit
+
+dev: $(STAMP)
+	$(BIN)/python -m devserver --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .aws-sam

@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from devserver.template import Route, api_routes
+from devserver.template import RestApi, Route, api_routes, rest_apis
 
 STAGE = "local"
 API_ID = "localapi01"
 ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+
+
+def api_id_of(api_logical_id: str) -> str:
+    """The local id of a RestApi: its logical id in lower case (ConsoleApi -> consoleapi)."""
+    return api_logical_id.lower() or API_ID
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,21 @@ def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
+def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
+    """Evaluates an authorizer's IAM policy as API Gateway does: an explicit Deny wins, else any Allow."""
+    effects = []
+    for statement in policy.get("policyDocument", {}).get("Statement", []):
+        resources = statement.get("Resource", [])
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if fnmatchcase(method_arn, resource):
+                effects.append(statement.get("Effect"))
+    return "Allow" in effects and "Deny" not in effects
+
+
+def method_arn(api_id: str, method: str, path: str) -> str:
+    return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api_id}/{STAGE}/{method.upper()}{path}"
+
+
 def proxy_event(
     route: Route,
     path: str,
@@ -117,7 +141,7 @@ def proxy_event(
         "stageVariables": None,
         "requestContext": {
             "accountId": ACCOUNT_ID,
-            "apiId": API_ID,
+            "apiId": api_id_of(route.api),
             "resourceId": "local",
             "stage": STAGE,
             "requestId": str(uuid.uuid4()),
@@ -164,3 +188,130 @@ def console_request(
     for key, values in (result.get("multiValueHeaders") or {}).items():
         response_headers[key] = ", ".join(str(value) for value in values)
     return HttpResponse(int(result["statusCode"]), response_headers, result.get("body") or "")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
+
+
+def gateway_response(api: RestApi, response_type: str, message: str) -> HttpResponse:
+    """The RestApi's configured gateway response (template.yaml), as API Gateway renders it."""
+    defaults = {
+        "UNAUTHORIZED": 401,
+        "ACCESS_DENIED": 403,
+        "AUTHORIZER_FAILURE": 500,
+        "MISSING_AUTHENTICATION_TOKEN": 403,
+    }
+    family = "DEFAULT_5XX" if defaults.get(response_type, 400) >= 500 else "DEFAULT_4XX"
+    configured = api.gateway_responses.get(response_type) or api.gateway_responses.get(family) or {}
+    status = int(configured.get("StatusCode", defaults.get(response_type, 400)))
+    headers = {
+        name: str(value).strip("'")
+        for name, value in configured.get("ResponseParameters", {}).get("Headers", {}).items()
+    }
+    template = configured.get("ResponseTemplates", {}).get("application/json", json.dumps({"message": message}))
+    body = template.replace("$context.error.messageString", json.dumps(message)).replace(
+        "$context.error.responseType", response_type
+    )
+    return HttpResponse(status, {"Content-Type": "application/json", **headers}, body)
+
+
+@dataclass
+class _CachedPolicy:
+    policy: dict[str, Any]
+    expires: float
+
+
+class LocalGateway:
+    """API Gateway as deployed, for local runs: Cognito-style claims for console routes, the real
+    token authorizer (with its policy cache and gateway responses) for token-protected routes."""
+
+    def __init__(
+        self, console_identity: Callable[[Mapping[str, str]], Identity], clock: Callable[[], float] = time.monotonic
+    ):
+        self.console_identity = console_identity
+        self.clock = clock
+        self._cache: dict[tuple[str, str], _CachedPolicy] = {}
+        self._lock = threading.Lock()
+
+    def flush_authorizer_cache(self, api_id: str) -> None:
+        """FlushStageAuthorizersCache."""
+        with self._lock:
+            for key in [key for key in self._cache if key[0] == api_id]:
+                del self._cache[key]
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        body: str | None,
+        source_ip: str = "127.0.0.1",
+    ) -> HttpResponse:
+        found = find_route(method, path)
+        if found is None:
+            return HttpResponse(
+                404,
+                {"Content-Type": "application/json"},
+                json.dumps({"error": {"code": "not_found", "message": "No such route."}}),
+            )
+        route, parameters = found
+        api = rest_apis()[route.api]
+        if api.authorizer is None:
+            authorizer_context: dict[str, Any] = {"claims": self.console_identity(headers).claims()}
+        else:
+            outcome = self._authorize(api, method, path, headers)
+            if isinstance(outcome, HttpResponse):
+                return outcome
+            authorizer_context = outcome
+        event = proxy_event(
+            route,
+            path,
+            parameters,
+            headers=headers,
+            query=query,
+            body=body,
+            authorizer=authorizer_context,
+            source_ip=source_ip,
+        )
+        result = invoke(route, event)
+        response_headers = {key: str(value) for key, value in (result.get("headers") or {}).items()}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            response_headers[key] = ", ".join(str(value) for value in values)
+        return HttpResponse(int(result["statusCode"]), response_headers, result.get("body") or "")
+
+    def _authorize(
+        self, api: RestApi, method: str, path: str, headers: Mapping[str, str]
+    ) -> dict[str, Any] | HttpResponse:
+        authorizer = api.authorizer
+        assert authorizer is not None
+        header = _header(headers, authorizer.header)
+        if not header or (authorizer.validation_expression and not re.search(authorizer.validation_expression, header)):
+            return gateway_response(api, "UNAUTHORIZED", "Unauthorized")  # rejected without invoking the function
+        api_id = api_id_of(api.logical_id)
+        arn = method_arn(api_id, method, path)
+        with self._lock:
+            cached = self._cache.get((api_id, header))
+        if cached is None or cached.expires <= self.clock():
+            event = {"type": "TOKEN", "authorizationToken": header, "methodArn": arn}
+            module = load_handler_module(authorizer.function.code_dir, authorizer.function.handler)
+            handler = getattr(module, authorizer.function.handler.rsplit(".", 1)[1])
+            try:
+                policy = handler(event, LambdaContext(function_name=authorizer.function.logical_id))
+            except Exception as error:  # API Gateway maps any authorizer error the same way
+                if str(error) == "Unauthorized":
+                    return gateway_response(api, "UNAUTHORIZED", "Unauthorized")
+                return gateway_response(api, "AUTHORIZER_FAILURE", "Internal server error")
+            cached = _CachedPolicy(policy, self.clock() + authorizer.cache_seconds)
+            if authorizer.cache_seconds > 0:
+                with self._lock:
+                    self._cache[(api_id, header)] = cached
+        if not policy_allows(cached.policy, arn):
+            return gateway_response(api, "ACCESS_DENIED", "User is not authorized to access this resource")
+        # API Gateway passes the context on with every value turned into a string.
+        context = {
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in cached.policy.get("context", {}).items()
+        }
+        return {**context, "principalId": str(cached.policy.get("principalId", ""))}

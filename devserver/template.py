@@ -50,6 +50,42 @@ def ttl_attribute(path: Path = TEMPLATE_PATH) -> str:
     return str(properties["TimeToLiveSpecification"]["AttributeName"])
 
 
+def parameter_default(name: str, path: Path = TEMPLATE_PATH) -> str:
+    return str(load_template(path)["Parameters"][name]["Default"])
+
+
+def resolve(value: Any, path: Path = TEMPLATE_PATH) -> Any:
+    """Resolves {"Ref": Parameter} to the parameter's default; other values pass through."""
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in load_template(path)["Parameters"]:
+        return parameter_default(value["Ref"], path)
+    return value
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """A Lambda TOKEN authorizer of an AWS::Serverless::Api."""
+
+    function: Function
+    header: str
+    validation_expression: str | None
+    cache_seconds: int
+
+
+@dataclass(frozen=True)
+class RestApi:
+    logical_id: str
+    authorizer: Authorizer | None  # None: the Cognito user pool authorizer
+    gateway_responses: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -58,6 +94,7 @@ class Route:
     code_dir: Path
     handler: str
     pattern: re.Pattern[str]
+    api: str = ""  # logical id of the RestApi
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method.upper() != self.method:
@@ -72,6 +109,44 @@ def _resource_pattern(resource: str) -> re.Pattern[str]:
         f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") and part.endswith("}") else re.escape(part) for part in parts
     )
     return re.compile(regex)
+
+
+def function(logical_id: str, path: Path = TEMPLATE_PATH) -> Function:
+    template = load_template(path)
+    globals_ = template.get("Globals", {}).get("Function", {})
+    properties = template["Resources"][logical_id]["Properties"]
+    environment = {
+        **globals_.get("Environment", {}).get("Variables", {}),
+        **properties.get("Environment", {}).get("Variables", {}),
+    }
+    return Function(
+        logical_id=logical_id,
+        code_dir=ROOT / str(properties["CodeUri"]),
+        handler=str(properties.get("Handler", globals_.get("Handler", "app.lambda_handler"))),
+        environment=environment,
+    )
+
+
+@cache
+def rest_apis(path: Path = TEMPLATE_PATH) -> dict[str, RestApi]:
+    apis = {}
+    for logical_id, resource in load_template(path)["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Api":
+            continue
+        properties = resource["Properties"]
+        auth = properties.get("Auth", {})
+        definition = auth.get("Authorizers", {}).get(auth.get("DefaultAuthorizer", ""), {})
+        authorizer = None
+        if "FunctionArn" in definition:
+            identity = definition.get("Identity", {})
+            authorizer = Authorizer(
+                function=function(definition["FunctionArn"]["GetAtt"].split(".")[0], path),
+                header=str(identity.get("Header", "Authorization")),
+                validation_expression=identity.get("ValidationExpression"),
+                cache_seconds=int(resolve(identity.get("ReauthorizeEvery", 300), path)),
+            )
+        apis[logical_id] = RestApi(logical_id, authorizer, properties.get("GatewayResponses", {}))
+    return apis
 
 
 @cache
@@ -95,6 +170,7 @@ def api_routes(path: Path = TEMPLATE_PATH) -> tuple[Route, ...]:
                     code_dir=ROOT / str(properties["CodeUri"]),
                     handler=str(properties.get("Handler", default_handler)),
                     pattern=_resource_pattern(str(event_properties["Path"])),
+                    api=str(event_properties.get("RestApiId", {}).get("Ref", "")),
                 )
             )
     # Literal segments win over parameters (/tokens/revoke before /tokens/{token_id}).

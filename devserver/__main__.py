@@ -1,0 +1,5 @@
+import sys
+
+from devserver.server import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""The local API Gateway emulation honours the authorizer's policy, cache time and context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devserver.gateway import Identity, LocalGateway, load_handler_module
+from devserver.template import ROOT, rest_apis
+from token_service import api
+from token_service.identity import Caller
+from token_service.models import CreateTokenRequest
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_authorizer_answers_are_cached_for_the_template_cache_time(dynamodb, monkeypatch):
+    clock = Clock()
+    gateway = LocalGateway(lambda _: Identity("alice", "org-acme", "admin"), clock=clock)
+    secret = api.get_service().create_token(
+        Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="cached", scopes=["reports:read"])
+    ).secret
+    authorizer = load_handler_module(ROOT / "functions" / "authorizer", "app.lambda_handler")
+    calls: list[dict[str, Any]] = []
+    original = authorizer.lambda_handler
+
+    def counting(event: dict[str, Any], context: Any) -> Any:
+        calls.append(event)
+        return original(event, context)
+
+    monkeypatch.setattr(authorizer, "lambda_handler", counting)
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    first = gateway.handle("GET", "/v1/token", headers, {}, None)
+    assert first.status == 200
+    assert len(calls) == 1 and calls[0]["type"] == "TOKEN"
+    assert first.json()["name"] == "cached"
+
+    # Revoked behind the gateway's back (no flush): the cached policy still answers, as on AWS.
+    api.get_service().repository.revoke(secret[4:20], "org-acme", None, 1, "test", 2)
+    clock.now += rest_apis()["TokenApi"].authorizer.cache_seconds - 1
+    assert gateway.handle("GET", "/v1/token", headers, {}, None).status == 200
+    assert len(calls) == 1
+    clock.now += 2
+    expired_cache = gateway.handle("GET", "/v1/token", headers, {}, None)
+    assert expired_cache.status == 401
+    assert len(calls) == 2
+
+
+def test_a_flush_drops_cached_policies(dynamodb):
+    gateway = LocalGateway(lambda _: Identity("alice", "org-acme", "admin"), clock=Clock())
+    secret = api.get_service().create_token(
+        Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="flushed", scopes=["reports:read"])
+    ).secret
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert gateway.handle("GET", "/v1/token", headers, {}, None).status == 200
+    api.get_service().repository.revoke(secret[4:20], "org-acme", None, 1, "test", 2)
+    gateway.flush_authorizer_cache("tokenapi")
+    assert gateway.handle("GET", "/v1/token", headers, {}, None).status == 401
+
+
+def test_console_routes_get_claims_and_token_routes_get_the_authorizer_context(dynamodb):
+    gateway = LocalGateway(lambda _: Identity("bob", "org-acme", "viewer"), clock=Clock())
+    scopes = gateway.handle("GET", "/scopes", {}, {}, None)
+    assert scopes.json()["role"] == "viewer"
+    secret = api.get_service().create_token(
+        Caller("bob", "org-acme", "viewer"), CreateTokenRequest(name="ctx", scopes=["reports:read"])
+    ).secret
+    me = gateway.handle("GET", "/v1/token", {"authorization": f"Bearer {secret}"}, {}, None).json()
+    assert (me["owner_id"], me["org_id"], me["scopes"]) == ("bob", "org-acme", ["reports:read"])
