@@ -87,8 +87,10 @@ def test_generate_copy_list_and_bulk_revoke(server, browser):
     # The scopes offered follow the role: a member is not offered the admin-only import:teams.
     wait(
         browser,
-        lambda d: d.find_elements(By.CSS_SELECTOR, "#scope-list input[value='reports:read']")
-        and not d.find_elements(By.CSS_SELECTOR, "#scope-list input[value='import:teams']"),
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "#scope-list input[value='reports:read']")
+            and not d.find_elements(By.CSS_SELECTOR, "#scope-list input[value='import:teams']")
+        ),
     )
 
     browser.find_element(By.ID, "generate-open").click()
@@ -132,7 +134,9 @@ def test_generate_copy_list_and_bulk_revoke(server, browser):
 
 def test_admin_sees_the_organisations_tokens(server, browser):
     member = {"X-Dev-User-Id": "dave", "X-Dev-Org-Id": "org-acme", "X-Dev-Role": "member"}
-    assert server.request("POST", "/tokens", {"name": "Dave CI token", "scopes": ["import:builds"]}, member).status == 201
+    assert (
+        server.request("POST", "/tokens", {"name": "Dave CI token", "scopes": ["import:builds"]}, member).status == 201
+    )
     browser.get(server.url + "/")
     switch_identity(browser, "alice", "admin")
     toggle = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "all-users")))

@@ -114,3 +114,20 @@ def test_a_port_in_use_gives_a_clear_message(server):
     )
     assert second.returncode == 2
     assert f"Port {server.port}" in second.stderr and "already in use" in second.stderr
+
+
+def test_the_readme_quick_start_works_as_written(server):
+    readme = (ROOT / "README.md").read_text()
+    script = readme.split("<!-- quickstart -->\n```sh\n", 1)[1].split("```", 1)[0]
+    script = script.replace("127.0.0.1:3000", f"127.0.0.1:{server.port}")
+    result = subprocess.run(  # noqa: S603
+        ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert '"name":"quick start"' in result.stdout.replace(" ", "")
+    assert '"status":"revoked"' in result.stdout.replace(" ", "")
+    assert "HTTP/1.1 401" in result.stdout
+    assert 'error="invalid_token"' in result.stdout

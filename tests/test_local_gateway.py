@@ -22,9 +22,11 @@ class Clock:
 def test_authorizer_answers_are_cached_for_the_template_cache_time(dynamodb, monkeypatch):
     clock = Clock()
     gateway = LocalGateway(lambda _: Identity("alice", "org-acme", "admin"), clock=clock)
-    secret = api.get_service().create_token(
-        Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="cached", scopes=["reports:read"])
-    ).secret
+    secret = (
+        api.get_service()
+        .create_token(Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="cached", scopes=["reports:read"]))
+        .secret
+    )
     authorizer = load_handler_module(ROOT / "functions" / "authorizer", "app.lambda_handler")
     calls: list[dict[str, Any]] = []
     original = authorizer.lambda_handler
@@ -54,9 +56,11 @@ def test_authorizer_answers_are_cached_for_the_template_cache_time(dynamodb, mon
 
 def test_a_flush_drops_cached_policies(dynamodb):
     gateway = LocalGateway(lambda _: Identity("alice", "org-acme", "admin"), clock=Clock())
-    secret = api.get_service().create_token(
-        Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="flushed", scopes=["reports:read"])
-    ).secret
+    secret = (
+        api.get_service()
+        .create_token(Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="flushed", scopes=["reports:read"]))
+        .secret
+    )
     headers = {"Authorization": f"Bearer {secret}"}
     assert gateway.handle("GET", "/v1/token", headers, {}, None).status == 200
     api.get_service().repository.revoke(secret[4:20], "org-acme", None, 1, "test", 2)
@@ -68,8 +72,10 @@ def test_console_routes_get_claims_and_token_routes_get_the_authorizer_context(d
     gateway = LocalGateway(lambda _: Identity("bob", "org-acme", "viewer"), clock=Clock())
     scopes = gateway.handle("GET", "/scopes", {}, {}, None)
     assert scopes.json()["role"] == "viewer"
-    secret = api.get_service().create_token(
-        Caller("bob", "org-acme", "viewer"), CreateTokenRequest(name="ctx", scopes=["reports:read"])
-    ).secret
+    secret = (
+        api.get_service()
+        .create_token(Caller("bob", "org-acme", "viewer"), CreateTokenRequest(name="ctx", scopes=["reports:read"]))
+        .secret
+    )
     me = gateway.handle("GET", "/v1/token", {"authorization": f"Bearer {secret}"}, {}, None).json()
     assert (me["owner_id"], me["org_id"], me["scopes"]) == ("bob", "org-acme", ["reports:read"])
