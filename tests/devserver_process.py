@@ -42,12 +42,10 @@ class RunningServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def request(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> Reply:
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Reply:
         data = None if body is None else json.dumps(body).encode()
         all_headers = {"Content-Type": "application/json", **(headers or {})} if data else dict(headers or {})
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers=all_headers)
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=all_headers)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback only)
                 return Reply(response.status, dict(response.headers), response.read())

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from devserver_process import RunningServer, start_server
 
+from devserver_process import RunningServer, start_server
 from token_service.token_format import token_regex
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

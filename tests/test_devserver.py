@@ -127,7 +127,7 @@ def test_the_readme_quick_start_works_as_written(server):
         timeout=60,
         check=True,
     )
-    assert '"name":"quick start"' in result.stdout.replace(" ", "")
+    assert '"name":"quick start"' in result.stdout
     assert '"status":"revoked"' in result.stdout.replace(" ", "")
     assert "HTTP/1.1 401" in result.stdout
     assert 'error="invalid_token"' in result.stdout
