@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from functools import cache
 from typing import Any
 
@@ -52,6 +54,7 @@ ERROR_RESPONSES: dict[type[DomainError], tuple[int, str]] = {
     StoreFailure: (500, "internal_error"),
 }
 RETRY_AFTER_SECONDS = "1"
+MAX_BODY_CHARACTERS = 64 * 1024  # the largest valid request is a few kilobytes
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 _REASONS_BY_TYPE = {
     "missing": "is required",
@@ -153,6 +156,54 @@ def get_service() -> TokenService:
     return TokenService(repository, default_catalog(config.scope_catalog_path), config, on_revoked=flusher_from_env())
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise _DuplicateKey(duplicates[0])
+    return dict(pairs)
+
+
+def body_problem(event: dict[str, Any]) -> tuple[int, str, FieldProblem] | None:
+    """Checks a request body before routing: size, content type, and a JSON object without
+    duplicate keys. Powertools would otherwise take the first element of a JSON array as the
+    body, and JSON's last-duplicate-wins would let two readers see two different requests."""
+    body = event.get("body")
+    if not body:
+        return None
+    if event.get("isBase64Encoded"):
+        return 415, "unsupported_media_type", FieldProblem("body", "must be JSON text, not base64-encoded")
+    if len(body) > MAX_BODY_CHARACTERS:
+        return 413, "payload_too_large", FieldProblem("body", f"must be at most {MAX_BODY_CHARACTERS} characters")
+    headers = {str(key).lower(): str(value) for key, value in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return 415, "unsupported_media_type", FieldProblem("body", "Content-Type must be application/json")
+    try:
+        document = json.loads(body, object_pairs_hook=_reject_duplicate_keys)
+    except _DuplicateKey as duplicate:
+        return 400, "invalid_request", FieldProblem(str(duplicate), "appears more than once")
+    except ValueError:
+        return 400, "invalid_request", FieldProblem("body", "is not valid JSON")
+    if not isinstance(document, dict):
+        return 400, "invalid_request", FieldProblem("body", "must be a JSON object")
+    return None
+
+
+def _proxy_error(status: int, code: str, problem: FieldProblem) -> dict[str, Any]:
+    body = {"error": {"code": code, "message": "The request is not valid.", "fields": [asdict(problem)]}}
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
 def lambda_handler_for(
     app: APIGatewayRestResolver,
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
@@ -160,6 +211,9 @@ def lambda_handler_for(
     @get_tracer().capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        problem = body_problem(event)
+        if problem is not None:
+            return _proxy_error(*problem)
         return app.resolve(event, context)
 
     return lambda_handler  # type: ignore[no-any-return]

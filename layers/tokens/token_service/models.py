@@ -29,7 +29,10 @@ MAX_SCOPES_PER_TOKEN = 50
 MAX_IDS_PER_BULK_REVOKE = 100
 MAX_LIFETIME_DAYS_LIMIT = 3650
 MAX_ACTIVE_TOKENS_LIMIT = 1000
-_FORBIDDEN_CHARACTER_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
+MAX_SCOPE_ENTRIES = 100  # raw list length, duplicates included
+# Control, surrogate, line/paragraph separator and format characters (bidi overrides,
+# zero-width spaces): a name must read as what it is, in the console and in logs.
+_FORBIDDEN_CHARACTER_CATEGORIES = {"Cc", "Cs", "Zl", "Zp", "Cf"}
 
 TokenStatus = Literal["active", "expired", "revoked"]
 
@@ -41,7 +44,7 @@ def clean_name(value: str) -> str:
     if len(name) > NAME_MAX_LENGTH:
         raise ValueError(f"must be at most {NAME_MAX_LENGTH} characters")
     if any(unicodedata.category(character) in _FORBIDDEN_CHARACTER_CATEGORIES for character in name):
-        raise ValueError("must not contain control characters or line breaks")
+        raise ValueError("must not contain control, format or invisible characters, nor line breaks")
     return name
 
 
@@ -72,7 +75,10 @@ def parse_expiry(value: str) -> Expiry:
         raise ValueError("must be an ISO-8601 date (YYYY-MM-DD) or date-time") from None
     if instant.tzinfo is None:
         raise ValueError("a date-time must include its UTC offset, e.g. 2027-01-31T12:00:00Z")
-    return Expiry(at=instant.astimezone(UTC), is_date=False)
+    try:
+        return Expiry(at=instant.astimezone(UTC), is_date=False)
+    except OverflowError:
+        raise ValueError("is out of range") from None
 
 
 class StrictModel(BaseModel):
@@ -94,8 +100,8 @@ class CreateTokenRequest(StrictModel):
         ),
         examples=["2027-06-30"],
     )
-    scopes: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1)] = Field(
-        description="Scopes from GET /scopes.", examples=[["import:builds", "import:tests"]]
+    scopes: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=MAX_SCOPE_ENTRIES)] = (
+        Field(description="Scopes from GET /scopes.", examples=[["import:builds", "import:tests"]])
     )
 
     @property
@@ -117,8 +123,8 @@ class CreateTokenRequest(StrictModel):
 class BulkRevokeRequest(StrictModel):
     """Exactly one selector: a list of ids, one user's tokens, or the whole organisation's."""
 
-    token_ids: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1)] | None = Field(
-        default=None, description=f"Up to {MAX_IDS_PER_BULK_REVOKE} token ids."
+    token_ids: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=1000)] | None = (
+        Field(default=None, description=f"Up to {MAX_IDS_PER_BULK_REVOKE} token ids.")
     )
     owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
         default=None, description="Revoke every active token of this user (yourself unless you are an admin)."

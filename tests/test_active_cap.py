@@ -1,0 +1,273 @@
+"""The per-user cap on active tokens (policy max_active_tokens_per_user)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from conftest import ORG, OTHER_ORG, Console
+from moto.dynamodb.responses import DynamoHandler
+
+from devserver.gateway import HttpResponse, Identity
+from token_service import api
+from token_service.repository import ActiveSetChanged
+
+NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
+CAP = 3
+
+
+class FakeClock:
+    def __init__(self, moment: datetime) -> None:
+        self.now = moment.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, moment: datetime) -> None:
+        self.now = moment.timestamp()
+
+
+@pytest.fixture
+def clock(dynamodb: object) -> FakeClock:
+    fake = FakeClock(NOW)
+    api.get_service().clock = fake
+    return fake
+
+
+def set_cap(admin: Console, cap: int) -> None:
+    body = {"max_lifetime_days": 366, "default_lifetime_days": 90, "max_active_tokens_per_user": cap}
+    response = admin.request("PUT", "/settings", body=body)
+    assert response.status == 200, response.body
+
+
+@pytest.fixture
+def small_cap(admin: Console, clock: FakeClock) -> int:
+    set_cap(admin, CAP)
+    return CAP
+
+
+def fill(console: Console, count: int, **fields: object) -> list[str]:
+    return [console.create_ok(f"token {index}", **fields)["token_id"] for index in range(count)]
+
+
+def assert_cap_reached(response: HttpResponse, cap: int) -> None:
+    assert response.status == 409, response.body
+    error = response.json()["error"]
+    assert error["code"] == "active_token_limit_reached"
+    assert f"{cap} active tokens" in error["message"]
+    assert "Revoke" in error["message"]
+
+
+def active_ids(console: Console) -> list[str]:
+    response = console.request("GET", "/tokens", query={"status": "active", "limit": "100"})
+    assert response.status == 200, response.body
+    return [item["token_id"] for item in response.json()["items"]]
+
+
+# -- the cap ------------------------------------------------------------------------------
+
+
+def test_creating_beyond_the_cap_is_409_with_a_clear_message(member: Console, small_cap: int) -> None:
+    created = fill(member, small_cap)
+
+    response = member.create("one too many")
+
+    assert_cap_reached(response, small_cap)
+    assert response.json()["error"]["message"] == (
+        "You already have 3 active tokens, the organisation's maximum. "
+        "Revoke a token you no longer need, or ask an administrator to raise the limit."
+    )
+    assert sorted(active_ids(member)) == sorted(created)
+    assert_cap_reached(member.create("still too many"), small_cap)
+
+
+def test_default_cap_is_fifty(member: Console, clock: FakeClock) -> None:
+    fill(member, 50)
+    assert_cap_reached(member.create(), 50)
+    assert len(active_ids(member)) == 50
+
+
+def test_revoking_a_token_frees_exactly_one_slot(member: Console, small_cap: int) -> None:
+    first, *_ = fill(member, small_cap)
+
+    assert member.request("DELETE", f"/tokens/{first}").status == 200
+    assert member.request("DELETE", f"/tokens/{first}").status == 200  # idempotent: no second slot
+
+    replacement = member.create_ok("replacement")
+    assert_cap_reached(member.create(), small_cap)
+    assert first not in active_ids(member)
+    assert replacement["token_id"] in active_ids(member)
+
+
+def test_bulk_revoke_frees_slots(member: Console, small_cap: int) -> None:
+    fill(member, small_cap)
+    response = member.request("POST", "/tokens/revoke", body={"owner_id": "user-member"})
+    assert response.status == 200, response.body
+    assert response.json()["revoked"] == small_cap
+
+    fill(member, small_cap)
+    assert_cap_reached(member.create(), small_cap)
+
+
+def test_an_admin_revoking_a_members_token_frees_the_members_slot(
+    admin: Console, member: Console, small_cap: int
+) -> None:
+    first, *_ = fill(member, small_cap)
+    assert admin.request("DELETE", f"/tokens/{first}").status == 200
+    member.create_ok("replacement")
+
+
+def test_an_expired_token_frees_a_slot_at_its_expiry(member: Console, small_cap: int, clock: FakeClock) -> None:
+    expiry = NOW + timedelta(hours=1)
+    short_lived = member.create_ok("short", expires_at=expiry.isoformat())["token_id"]
+    fill(member, small_cap - 1)
+    assert_cap_reached(member.create(), small_cap)
+
+    clock.set(expiry - timedelta(seconds=1))
+    assert_cap_reached(member.create(), small_cap)
+
+    clock.set(expiry)
+    member.create_ok("after expiry")
+    assert short_lived not in active_ids(member)
+    expired = member.request("GET", f"/tokens/{short_lived}").json()
+    assert expired["status"] == "expired"
+    assert_cap_reached(member.create(), small_cap)
+
+
+def test_tokens_expiring_together_free_all_their_slots(member: Console, small_cap: int, clock: FakeClock) -> None:
+    fill(member, small_cap, expires_at="2030-03-20")
+    assert_cap_reached(member.create(), small_cap)
+
+    clock.set(datetime(2030, 3, 21, tzinfo=UTC))
+    fill(member, small_cap)
+    assert_cap_reached(member.create(), small_cap)
+
+
+def test_caps_are_per_user(member: Console, other_member: Console, admin: Console, small_cap: int) -> None:
+    fill(member, small_cap)
+    assert_cap_reached(member.create(), small_cap)
+
+    fill(other_member, small_cap)
+    fill(admin, small_cap)
+    assert_cap_reached(other_member.create(), small_cap)
+    assert len(active_ids(member)) == small_cap
+
+
+def test_the_same_user_id_in_another_org_has_its_own_cap(
+    member: Console, outsider_admin: Console, small_cap: int
+) -> None:
+    fill(member, small_cap)
+    twin = Console(Identity(user_id=member.identity.user_id, org_id=OTHER_ORG, role="member"))
+    # org-globex keeps the default cap of 50, and none of org-acme's tokens count there.
+    fill(twin, small_cap + 1)
+    assert_cap_reached(member.create(), small_cap)
+    assert member.identity.org_id == ORG
+
+
+def test_a_rejected_create_does_not_take_a_slot(member: Console, small_cap: int) -> None:
+    first, *_ = fill(member, small_cap)
+    for _ in range(3):
+        assert_cap_reached(member.create(), small_cap)
+    assert member.request("DELETE", f"/tokens/{first}").status == 200
+    member.create_ok("fits again")
+
+
+# -- concurrency --------------------------------------------------------------------------
+
+PARALLEL = 20
+PARALLEL_CAP = 10
+
+
+@pytest.fixture
+def atomic_dynamodb_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes each emulated DynamoDB request atomic, as each real one is.
+
+    moto's DynamoDB backend is not thread-safe: transact_write_items deep-copies the table
+    before it runs and, if the transaction is cancelled, writes that copy back, undoing any
+    write another thread made in between; its condition checks and writes interleave with
+    other threads; and the deep copy fails with "dictionary changed size during iteration"
+    while another thread writes. Unserialized, 20 parallel creates against a cap of 10 give
+    11-15 successes, 500s and tokens whose secret was returned but whose item is gone.
+    Real DynamoDB evaluates a request's conditions and applies its writes atomically, so
+    one lock around each emulated request restores that guarantee and nothing more: the
+    service's read-check-write sequence still races freely across requests.
+    """
+    lock = threading.Lock()
+    original = DynamoHandler.call_action
+
+    def one_request_at_a_time(self: DynamoHandler) -> Any:
+        with lock:
+            return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", one_request_at_a_time)
+
+
+def test_parallel_creates_never_exceed_the_cap(
+    admin: Console, member: Console, clock: FakeClock, atomic_dynamodb_requests: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_cap(admin, PARALLEL_CAP)
+    repository = api.get_service().repository
+
+    # Every request's first read of the active set waits until all of them have read it,
+    # so all 20 start from the same version and the race on the last slots is certain.
+    everyone_has_read = threading.Barrier(PARALLEL, timeout=30)
+    per_thread = threading.local()
+    read_active_set = repository.get_active_set
+
+    def read_then_wait(org_id: str, owner_id: str) -> Any:
+        active = read_active_set(org_id, owner_id)
+        if not getattr(per_thread, "waited", False):
+            per_thread.waited = True
+            everyone_has_read.wait()
+        return active
+
+    conflicts: list[str] = []
+    write = repository.create_token
+
+    def counting_write(*args: Any, **kwargs: Any) -> None:
+        try:
+            write(*args, **kwargs)
+        except ActiveSetChanged:
+            conflicts.append(threading.current_thread().name)
+            raise
+
+    monkeypatch.setattr(repository, "get_active_set", read_then_wait)
+    monkeypatch.setattr(repository, "create_token", counting_write)
+
+    results: list[HttpResponse | BaseException] = []
+
+    def create(index: int) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                results.append(member.create(f"parallel {index}"))
+            except BaseException as error:  # reported below, not lost in the thread
+                results.append(error)
+
+        return run
+
+    threads = [threading.Thread(target=create(index), name=f"create-{index}") for index in range(PARALLEL)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    monkeypatch.setattr(repository, "get_active_set", read_active_set)  # no more barrier
+
+    errors = [result for result in results if isinstance(result, BaseException)]
+    assert not errors, errors
+    responses = [result for result in results if isinstance(result, HttpResponse)]
+    outcomes = Counter((response.status, response.json().get("error", {}).get("code")) for response in responses)
+    assert outcomes == {(201, None): PARALLEL_CAP, (409, "active_token_limit_reached"): PARALLEL - PARALLEL_CAP}
+    # All 20 read the same version, so at least 19 writes lost the race and were retried.
+    assert len(conflicts) >= PARALLEL - 1
+    # Every token whose secret was handed out exists, and nothing else does.
+    issued = {response.json()["token_id"] for response in responses if response.status == 201}
+    assert set(active_ids(member)) == issued
+    # The cap still holds afterwards, and revoking frees a slot as usual.
+    assert_cap_reached(member.create(), PARALLEL_CAP)
+    assert member.request("DELETE", f"/tokens/{sorted(issued)[0]}").status == 200
+    member.create_ok("after the race")
