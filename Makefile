@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test dev lint typecheck unit validate clean
+.PHONY: test dev bench lint typecheck unit validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: lint typecheck validate unit
 
 dev: $(STAMP)
 	$(BIN)/python -m devserver --port $(PORT)
+
+# A few minutes on 2 cores; writes docs/performance.md. Not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .aws-sam
