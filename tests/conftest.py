@@ -1,10 +1,17 @@
-"""Shared fixtures: an in-memory DynamoDB (moto) whose table is built from template.yaml."""
+"""Shared fixtures: DynamoDB (moto in-process, or dynalite for modules marked
+`dynamodb_backends`) with the table built from template.yaml; console users; log capture,
+and a check after every test that no token ever reached a log line."""
 
 from __future__ import annotations
 
 import io
 import logging
 import os
+import re
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,21 +41,79 @@ import pytest
 from moto import mock_aws
 
 from devserver.gateway import HttpResponse, Identity, console_request
-from devserver.template import table_definition
+from devserver.template import ROOT, table_definition
 from token_service import api
 from token_service.observability import logger
+from token_service.token_format import token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]
+DYNALITE = ROOT / "node_modules" / ".bin" / "dynalite"
+TOKEN_IN_TEXT = re.compile(token_regex("lgk").replace(r"\b", ""))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "dynamodb_backends: also run against dynalite (DynamoDB's own validation)")
+
+
+def dynamodb_backends() -> list[str]:
+    if DYNALITE.exists() and shutil.which("node"):
+        return ["moto", "dynalite"]
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must run the tests against dynalite too: run `npm ci` first (see .ci/run)")
+    return ["moto"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("dynamodb_backends") and "dynamodb" in metafunc.fixturenames:
+        metafunc.parametrize("dynamodb", dynamodb_backends(), indirect=True)
+
+
+@pytest.fixture(scope="session")
+def dynalite_endpoint() -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(  # noqa: S603
+        [str(DYNALITE), "--port", str(port), "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("dynalite did not start") from None
+            time.sleep(0.1)
+    yield endpoint
+    process.terminate()
+    process.wait(timeout=10)
 
 
 @pytest.fixture
-def dynamodb() -> Iterator[object]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
+def dynamodb(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    backend = getattr(request, "param", "moto")
+    api.get_service.cache_clear()
+    if backend == "moto":
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(TableName=TABLE_NAME, **table_definition())
+            yield client
+    else:
+        endpoint = request.getfixturevalue("dynalite_endpoint")
+        monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", endpoint)
+        client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint)
+        if TABLE_NAME in client.list_tables()["TableNames"]:
+            client.delete_table(TableName=TABLE_NAME)
+            client.get_waiter("table_not_exists").wait(TableName=TABLE_NAME, WaiterConfig={"Delay": 0.1})
         client.create_table(TableName=TABLE_NAME, **table_definition())
-        api.get_service.cache_clear()
+        client.get_waiter("table_exists").wait(TableName=TABLE_NAME, WaiterConfig={"Delay": 0.1})
         yield client
-        api.get_service.cache_clear()
+    api.get_service.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -99,15 +164,21 @@ def outsider_admin(dynamodb: object) -> Console:
     return Console(Identity(user_id="user-globex-admin", org_id=OTHER_ORG, role="admin"))
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def service_log() -> Iterator[io.StringIO]:
-    """The service's log lines exactly as Lambda would ship them (Powertools JSON)."""
+    """The service's log lines exactly as Lambda would ship them (Powertools JSON).
+
+    Autouse: after every test of the suite, no log line may contain a token."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
     logger._logger.addHandler(handler)
     yield stream
     logger._logger.removeHandler(handler)
+    text = stream.getvalue()
+    leaked = TOKEN_IN_TEXT.findall(text)
+    assert not leaked, f"a token reached the service's logs: {leaked[0][:8]}..."
+    assert "Bearer " not in text, "an Authorization header value reached the service's logs"
 
 
 @pytest.fixture

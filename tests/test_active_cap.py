@@ -14,7 +14,9 @@ from moto.dynamodb.responses import DynamoHandler
 
 from devserver.gateway import HttpResponse, Identity
 from token_service import api
+from token_service.errors import StoreUnavailable
 from token_service.repository import ActiveSetChanged
+from token_service.service import SLOT_GRACE_SECONDS
 
 NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
 CAP = 3
@@ -186,12 +188,9 @@ PARALLEL_CAP = 10
 def atomic_dynamodb_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Makes each emulated DynamoDB request atomic, as each real one is.
 
-    moto's DynamoDB backend is not thread-safe: transact_write_items deep-copies the table
-    before it runs and, if the transaction is cancelled, writes that copy back, undoing any
-    write another thread made in between; its condition checks and writes interleave with
-    other threads; and the deep copy fails with "dictionary changed size during iteration"
-    while another thread writes. Unserialized, 20 parallel creates against a cap of 10 give
-    11-15 successes, 500s and tokens whose secret was returned but whose item is gone.
+    moto's DynamoDB backend is not thread-safe: its condition checks and writes interleave
+    with other threads', and its table copies fail with "dictionary changed size during
+    iteration" while another thread writes.
     Real DynamoDB evaluates a request's conditions and applies its writes atomically, so
     one lock around each emulated request restores that guarantee and nothing more: the
     service's read-check-write sequence still races freely across requests.
@@ -226,7 +225,7 @@ def test_parallel_creates_never_exceed_the_cap(
         return active
 
     conflicts: list[str] = []
-    write = repository.create_token
+    write = repository.reserve_slot
 
     def counting_write(*args: Any, **kwargs: Any) -> None:
         try:
@@ -236,7 +235,7 @@ def test_parallel_creates_never_exceed_the_cap(
             raise
 
     monkeypatch.setattr(repository, "get_active_set", read_then_wait)
-    monkeypatch.setattr(repository, "create_token", counting_write)
+    monkeypatch.setattr(repository, "reserve_slot", counting_write)
 
     results: list[HttpResponse | BaseException] = []
 
@@ -271,3 +270,27 @@ def test_parallel_creates_never_exceed_the_cap(
     assert_cap_reached(member.create(), PARALLEL_CAP)
     assert member.request("DELETE", f"/tokens/{sorted(issued)[0]}").status == 200
     member.create_ok("after the race")
+
+
+def test_a_slot_whose_token_write_failed_is_freed_after_its_grace_period(
+    admin: Console, member: Console, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_cap(admin, 2)
+    member.create_ok("first")
+    repository = api.get_service().repository
+    write_token = repository.put_new_token
+
+    def fail_once(record: Any) -> None:
+        monkeypatch.setattr(repository, "put_new_token", write_token)
+        raise StoreUnavailable()
+
+    monkeypatch.setattr(repository, "put_new_token", fail_once)
+    failed = member.create("lost on the way")
+    assert failed.status == 503 and failed.headers["Retry-After"] == "1"
+    assert len(active_ids(member)) == 1  # no token was half-created
+
+    # The slot it took may still be a create in flight: it counts until its grace period ends.
+    assert_cap_reached(member.create("too soon"), 2)
+    clock.now += SLOT_GRACE_SECONDS + 1
+    member.create_ok("second")
+    assert len(active_ids(member)) == 2

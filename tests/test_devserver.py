@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from conftest import dynamodb_backends
 
 from devserver.template import ROOT
 from devserver_process import RunningServer, start_server
@@ -16,9 +17,11 @@ from token_service.token_format import token_regex
 MEMBER = {"X-Dev-User-Id": "bob", "X-Dev-Org-Id": "org-acme", "X-Dev-Role": "member"}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    running = start_server()
+@pytest.fixture(scope="module", params=dynamodb_backends())
+def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    """The local server on its embedded moto, and on dynalite through --dynamodb-endpoint."""
+    extra = ["--dynamodb-endpoint", request.getfixturevalue("dynalite_endpoint")] if request.param == "dynalite" else []
+    running = start_server(extra_args=extra)
     yield running
     code, output = running.stop()
     assert code == 0, output

@@ -135,22 +135,37 @@ class TokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class ActiveSet:
-    """The ids and expiry times of a user's unrevoked tokens, versioned for optimistic locking.
+class Slot:
+    expires_at: int
+    reserved_at: int  # when a create took the slot, before it wrote the token
 
-    Create reads it, drops entries whose expiry has passed, checks the cap and writes it back
-    in the same transaction as the new token, conditional on the version it read: concurrent
-    creates cannot both take the last slot.
+
+@dataclass(frozen=True, slots=True)
+class ActiveSet:
+    """A user's unrevoked tokens (id -> slot), versioned for optimistic locking.
+
+    Create reads it, drops slots whose expiry has passed, checks the cap, and writes it back
+    with the new token's slot, conditional on the version it read (concurrent creates cannot
+    both take the last slot); then it writes the token.
     """
 
-    tokens: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, Slot] = field(default_factory=dict)
     version: int = 0
+
+    def to_attribute(self) -> dict[str, dict[str, int]]:
+        return {
+            token_id: {"expires_at": slot.expires_at, "reserved_at": slot.reserved_at}
+            for token_id, slot in self.tokens.items()
+        }
 
     @classmethod
     def from_item(cls, item: dict[str, Any] | None) -> ActiveSet:
         if not item:
             return cls()
-        tokens = {str(token_id): _int(expiry) for token_id, expiry in item.get("tokens", {}).items()}
+        tokens = {
+            str(token_id): Slot(expires_at=_int(slot["expires_at"]), reserved_at=_int(slot["reserved_at"]))
+            for token_id, slot in item.get("tokens", {}).items()
+        }
         return cls(tokens=tokens, version=_int(item.get("version", 0)))
 
 

@@ -28,6 +28,7 @@ from token_service.records import (
     OWNER_INDEX,
     ActiveSet,
     OrgPolicy,
+    Slot,
     TokenRecord,
     org_partition,
     owner_partition,
@@ -39,6 +40,7 @@ from token_service.token_format import HASH_VERSION, ID_LENGTH, display_hint, ge
 DAY = 86_400
 MAX_CREATE_ATTEMPTS = 40
 MAX_QUERY_ROUNDS = 10
+SLOT_GRACE_SECONDS = 60  # longer than a create can take (the function times out after 10 s)
 BULK_PAGE_SIZE = 100
 BULK_REVOKE_WORKERS = 8
 _TOKEN_ID = re.compile(f"[0-9A-Za-z]{{{ID_LENGTH}}}")
@@ -139,9 +141,12 @@ class TokenService:
             )
             stage, due = self.config.lifecycle.first(record.expires_at, record.ttl, now)
             record = replace(record, lifecycle_stage=stage, lifecycle_due=due)
-            live[record.token_id] = expires_at
+            live[record.token_id] = Slot(expires_at=expires_at, reserved_at=int(now))
             try:
-                self.repository.create_token(record, ActiveSet(tokens=live), read_version=active.version)
+                self.repository.reserve_slot(
+                    caller.org_id, caller.user_id, ActiveSet(tokens=live), read_version=active.version
+                )
+                self.repository.put_new_token(record)
             except (ActiveSetChanged, TokenIdTaken):
                 # Lost a race for the user's active set: back off a little and re-read it.
                 time.sleep(secrets.randbelow(10 + 5 * attempt) / 1000)
@@ -149,12 +154,16 @@ class TokenService:
             return CreatedToken(record=record, secret=generated.token)
         raise ConcurrentModification()
 
-    def _live_tokens(self, active: ActiveSet, cap: int, now: float) -> dict[str, int]:
-        live = {token_id: expiry for token_id, expiry in active.tokens.items() if expiry > now}
+    def _live_tokens(self, active: ActiveSet, cap: int, now: float) -> dict[str, Slot]:
+        live = {token_id: slot for token_id, slot in active.tokens.items() if slot.expires_at > now}
         if len(live) >= cap:
             # Revoked tokens leave the set lazily: only look them up when the cap is reached.
-            for token_id in self.repository.inactive_token_ids(sorted(live)):
-                live.pop(token_id, None)
+            revoked, missing = self.repository.revoked_or_missing(sorted(live))
+            # A slot without a token is a create still writing it, or one that failed after
+            # taking the slot; only the latter, once its grace period is over, frees it.
+            abandoned = {token_id for token_id in missing if live[token_id].reserved_at < now - SLOT_GRACE_SECONDS}
+            for token_id in revoked | abandoned:
+                live.pop(token_id)
             if len(live) >= cap:
                 raise ActiveTokenLimitReached(cap)
         return live
