@@ -123,7 +123,8 @@ class CreateTokenRequest(StrictModel):
 class BulkRevokeRequest(StrictModel):
     """Exactly one selector: a list of ids, one user's tokens, or the whole organisation's."""
 
-    token_ids: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=1000)] | None = (
+    # Ids are 16 characters: a longer string (a pasted secret, say) is refused, never echoed.
+    token_ids: Annotated[list[Annotated[str, Field(max_length=16)]], Field(min_length=1, max_length=1000)] | None = (
         Field(default=None, description=f"Up to {MAX_IDS_PER_BULK_REVOKE} token ids.")
     )
     owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(

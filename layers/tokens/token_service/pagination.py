@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 
 from token_service.errors import InvalidRequest
 from token_service.records import TOKEN_SORT_KEY
+from token_service.token_format import ID_LENGTH
 
 _MAX_CURSOR_LENGTH = 1024
+_TOKEN_KEY = re.compile(rf"TOKEN#([0-9A-Za-z]{{{ID_LENGTH}}})")
+_SORT_KEY = re.compile(rf"\d{{17}}#([0-9A-Za-z]{{{ID_LENGTH}}})")
 
 
 def encode_cursor(last_key: dict[str, str] | None) -> str | None:
@@ -39,7 +43,11 @@ def decode_cursor(cursor: str | None, partition_attribute: str, partition: str) 
         or not all(isinstance(value, str) for value in decoded.values())
         or decoded[partition_attribute] != partition
         or decoded["sk"] != TOKEN_SORT_KEY
-        or not decoded["pk"].startswith("TOKEN#")
     ):
+        raise invalid
+    # Every key value must be one the table can hold, so DynamoDB never sees a forged one.
+    token = _TOKEN_KEY.fullmatch(decoded["pk"])
+    position = _SORT_KEY.fullmatch(decoded[sort_attribute])
+    if not token or not position or token.group(1) != position.group(1):
         raise invalid
     return decoded
