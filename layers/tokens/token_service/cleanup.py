@@ -115,12 +115,13 @@ class LifecycleStore:
             values[":now"] = now
         return self._conditional_update(item.token_id, update, condition, values)
 
-    def restore(self, item: DueItem, moved_to: tuple[str, int]) -> None:
+    def restore(self, item: DueItem, moved_to: tuple[str, int], *, unmark_expired: bool = False) -> None:
         """Undoes `move` after a failed publish, so the next run tries again."""
         keys = lifecycle_keys(item.stage, item.due, item.token_id)
+        update = "SET lifecycle_stage = :stage, lifecycle_due = :due, gsi3pk = :bucket, gsi3sk = :due_key"
         self._conditional_update(
             item.token_id,
-            "SET lifecycle_stage = :stage, lifecycle_due = :due, gsi3pk = :bucket, gsi3sk = :due_key",
+            update + (" REMOVE expired_marked_at" if unmark_expired else ""),
             "lifecycle_stage = :moved_stage AND lifecycle_due = :moved_due",
             {
                 ":stage": item.stage,
@@ -133,18 +134,21 @@ class LifecycleStore:
         )
 
     def purge(self, item: DueItem, now: int) -> bool:
-        """Deletes a token past its retention. The condition makes deleting a live token impossible."""
+        """Deletes a token past its retention, from whatever stage a late run finds it in.
+
+        The condition makes deleting a live token impossible, and deleting one that another
+        run or a revoke has just changed (the stage and due time must be those read)."""
         try:
             with translate_errors():
                 self.client.delete_item(
                     TableName=self.table_name,
                     Key=serialize(token_key(item.token_id)),
                     ConditionExpression=(
-                        "lifecycle_stage = :purge AND #ttl <= :now "
+                        "lifecycle_stage = :stage AND lifecycle_due = :due AND #ttl <= :now "
                         "AND (attribute_exists(revoked_at) OR expires_at <= :now)"
                     ),
                     ExpressionAttributeNames={"#ttl": "ttl"},
-                    ExpressionAttributeValues=serialize({":purge": PURGE, ":now": now}),
+                    ExpressionAttributeValues=serialize({":stage": item.stage, ":due": item.due, ":now": now}),
                 )
         except ConditionNotMet:
             return False
@@ -271,11 +275,19 @@ class CleanupRun:
                 return all_handled
 
     def _handle(self, item: DueItem, now: int, report: RunReport) -> bool:
+        stage: str | None
         if item.revoked and item.stage != PURGE:
-            # Revoked before the revoke moved it (older item): straight to the purge stage.
-            self.store.move(item, (PURGE, item.ttl), now, from_revoked=True)
+            # Revoked by an older version that did not move it: no notices, only the purge.
+            if item.ttl > now:
+                self.store.move(item, (PURGE, item.ttl), now, from_revoked=True)
+                return True
+            stage, following = PURGE, None
+        else:
+            stage, following = self.schedule.due_now(item.stage, item.expires_at, item.ttl, now)
+        if stage is None:
+            assert following is not None
+            self.store.move(item, following, now)  # nothing due under the current thresholds
             return True
-        stage, following = self.schedule.due_now(item.stage, item.expires_at, item.ttl, now)
         if stage == PURGE:
             report.purged += int(self.store.purge(item, now))
             return True
@@ -288,7 +300,7 @@ class CleanupRun:
         else:
             detail_type, extra = "TokenExpiringSoon", {"days_before_expiry": notify_days(stage)}
         if not self.publisher.publish(detail_type, self._detail(item) | extra):
-            self.store.restore(item, following)
+            self.store.restore(item, following, unmark_expired=stage == EXPIRED)
             report.failures.append(f"publish {detail_type}")
             if stage == EXPIRED:
                 report.marked -= 1

@@ -66,15 +66,20 @@ class Schedule:
                 return stage, due
         return PURGE, ttl
 
-    def due_now(self, current: str, expires_at: int, ttl: int, now: float) -> tuple[str, tuple[str, int] | None]:
+    def due_now(self, current: str, expires_at: int, ttl: int, now: float) -> tuple[str | None, tuple[str, int] | None]:
         """For an item in stage `current`: the latest stage due at `now` (earlier notices that
-        a late run finds overtaken are skipped), and the stage after it (None after purge)."""
+        a late run finds overtaken are skipped) and the stage after it (None after purge).
+
+        A stage that this schedule does not have (the thresholds changed since the token was
+        created) counts from the first stage; when nothing of this schedule is due yet, the
+        answer is (None, the next stage): move the item there and do nothing else."""
         stages = self.stages(expires_at, ttl)
         names = [name for name, _ in stages]
         start = names.index(current) if current in names else 0
-        latest = start
-        for position in range(start, len(stages)):
-            if stages[position][1] <= now:
-                latest = position
+        due = [position for position in range(start, len(stages)) if stages[position][1] <= now]
+        if not due:
+            upcoming = next((stage for stage in stages[start:] if stage[1] > now), stages[-1])
+            return None, upcoming
+        latest = due[-1]
         following = stages[latest + 1] if latest + 1 < len(stages) else None
         return stages[latest][0], following
