@@ -87,9 +87,6 @@ class TokenRecord:
             return "revoked"
         return "expired" if self.expires_at <= now else "active"
 
-    def is_usable(self, now: float) -> bool:
-        return self.status(now) == "active"
-
     @property
     def sort_key(self) -> str:
         return f"{self.created_at_us:017d}#{self.token_id}"
