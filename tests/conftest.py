@@ -43,7 +43,7 @@ from moto import mock_aws
 from devserver.gateway import HttpResponse, Identity, console_request
 from devserver.template import ROOT, table_definition
 from token_service import api
-from token_service.observability import logger
+from token_service.observability import decision_logger, logger
 from token_service.token_format import token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]
@@ -173,8 +173,12 @@ def service_log() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
     logger._logger.addHandler(handler)
+    decisions = logging.StreamHandler(stream)  # the authorizer's lines are JSON already
+    decisions.setFormatter(logging.Formatter("%(message)s"))
+    decision_logger().addHandler(decisions)
     yield stream
     logger._logger.removeHandler(handler)
+    decision_logger().removeHandler(decisions)
     text = stream.getvalue()
     leaked = TOKEN_IN_TEXT.findall(text)
     assert not leaked, f"a token reached the service's logs: {leaked[0][:8]}..."

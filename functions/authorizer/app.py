@@ -9,14 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from token_service.authorizer import UNAUTHENTICATED, Decision, Reason, TokenAuthorizer, route_map_path
 from token_service.aws import dynamodb_client
 from token_service.clock import to_iso
 from token_service.config import get_config
-from token_service.observability import logger, metrics
+from token_service.observability import decision_record
 from token_service.repository import TokenRepository
 from token_service.route_scopes import load_route_map
 
@@ -153,33 +150,33 @@ def respond(decision: Decision, request: AuthorizationRequest) -> dict[str, Any]
     return rest_policy(decision, request.method_arn)
 
 
-def _observe(decision: Decision, request: AuthorizationRequest, context: LambdaContext) -> None:
+def _observe(decision: Decision, request: AuthorizationRequest, context: Any, failure: str | None) -> None:
+    """One line per decision: the log entry and the Allowed/Denied metric by reason.
+    Never the token or the Authorization header."""
     record = decision.record
-    logger.info(
-        "Authorization decision",
-        extra={
-            "decision": "allow" if decision.allowed else "deny",
-            "reason": decision.reason.value,
-            "token_id": decision.token_id,
-            "org_id": record.org_id if record else None,
-            "route": f"{request.method} {request.path}",
-            "request_id": getattr(context, "aws_request_id", None),
-        },
-    )
-    metrics.add_dimension(name="reason", value=decision.reason.value)
-    metrics.add_metric(name="Allowed" if decision.allowed else "Denied", unit=MetricUnit.Count, value=1)
+    fields: dict[str, Any] = {
+        "message": "Authorization decision",
+        "decision": "allow" if decision.allowed else "deny",
+        "token_id": decision.token_id,
+        "org_id": record.org_id if record else None,
+        "route": f"{request.method} {request.path}",
+        "request_id": getattr(context, "aws_request_id", None),
+    }
     if decision.last_use_not_recorded:
-        logger.warning("Last use not recorded", extra={"token_id": decision.token_id})
+        fields["last_use_recorded"] = False
+    if failure:
+        fields["error"] = failure
+    level = "ERROR" if failure else "INFO"
+    decision_record("Allowed" if decision.allowed else "Denied", {"reason": decision.reason.value}, fields, level)
 
 
-@logger.inject_lambda_context(clear_state=True, log_event=False)  # never log the Authorization header
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse_event(event)
+    failure = None
     try:
         decision = authorizer.decide(request.header, request.method, request.path, request.source_ip)
-    except Exception:  # fail closed on anything unforeseen
-        logger.exception("Authorizer failed")
+    except Exception as error:  # fail closed on anything unforeseen
+        failure = f"{type(error).__name__} in the authorizer"
         decision = Decision(Reason.UNAVAILABLE)
-    _observe(decision, request, context)
+    _observe(decision, request, context, failure)
     return respond(decision, request)

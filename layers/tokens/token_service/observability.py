@@ -1,22 +1,46 @@
-"""The one place Logger, Metrics and Tracer are made (service name and namespace come
-from POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE).
+"""The one observability module.
 
-The tracer is built on first use, so the authorizer, which does not trace, does not pay
-for importing the X-Ray SDK at cold start.
+- `logger`, `metrics` (Powertools Logger and Metrics) and `get_tracer()` (Powertools Tracer)
+  for the management functions and the cleanup. Built on first use, so the authorizer
+  never imports Powertools.
+- `decision_record()` for the authorizer: one JSON line per decision that is at once its
+  structured log line and its CloudWatch metric (embedded metric format), written with the
+  standard library only. Service name and namespace come from POWERTOOLS_SERVICE_NAME and
+  POWERTOOLS_METRICS_NAMESPACE either way.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import sys
+import time
 from functools import cache
-from typing import TYPE_CHECKING
-
-from aws_lambda_powertools import Logger, Metrics
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Tracer
+    from aws_lambda_powertools import Logger, Metrics, Tracer
 
-logger = Logger()
-metrics = Metrics()
+    logger: Logger
+    metrics: Metrics
+
+DECISION_LOGGER = "api_tokens.decisions"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "logger":
+        return _powertools()[0]
+    if name == "metrics":
+        return _powertools()[1]
+    raise AttributeError(name)
+
+
+@cache
+def _powertools() -> tuple[Logger, Metrics]:
+    from aws_lambda_powertools import Logger, Metrics
+
+    return Logger(), Metrics()
 
 
 @cache
@@ -24,3 +48,52 @@ def get_tracer() -> Tracer:
     from aws_lambda_powertools import Tracer
 
     return Tracer()
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time (CloudWatch Logs in Lambda)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+@cache
+def decision_logger() -> logging.Logger:
+    """Writes each record's message as is, one line."""
+    log = logging.getLogger(DECISION_LOGGER)
+    handler = _StdoutHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+def decision_record(metric: str, dimensions: dict[str, str], fields: dict[str, Any], level: str = "INFO") -> None:
+    """One line: a structured log entry whose `_aws` block also makes it a metric (count 1)."""
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", "api-tokens")
+    now = time.time()
+    document = {
+        "level": level,
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z",
+        "service": service,
+        **fields,
+        **dimensions,
+        metric: 1,
+        "_aws": {
+            "Timestamp": int(now * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ApiTokens"),
+                    "Dimensions": [["service", *dimensions]],
+                    "Metrics": [{"Name": metric, "Unit": "Count"}],
+                }
+            ],
+        },
+    }
+    decision_logger().log(logging.getLevelName(level), json.dumps(document, default=str))

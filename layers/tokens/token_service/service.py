@@ -42,7 +42,7 @@ MAX_CREATE_ATTEMPTS = 40
 MAX_QUERY_ROUNDS = 10
 SLOT_GRACE_SECONDS = 60  # longer than a create can take (the function times out after 10 s)
 BULK_PAGE_SIZE = 100
-BULK_REVOKE_WORKERS = 8
+BULK_REVOKE_WORKERS = 16  # each UpdateItem mostly waits on the network
 _TOKEN_ID = re.compile(f"[0-9A-Za-z]{{{ID_LENGTH}}}")
 
 STATUS_FILTERS = {
