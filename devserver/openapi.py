@@ -34,6 +34,9 @@ ERROR_RESPONSES = {
     "401": "No valid identity (console) or token (API).",
     "403": "Your role, or the token's scopes, do not allow this.",
     "404": "No such token, or not yours.",
+    "409": "Over the active-token cap, or a concurrent change; see the message.",
+    "413": "The request body is too large.",
+    "415": "The request body is not application/json.",
     "503": "Temporarily unavailable; retry after Retry-After seconds.",
 }
 SECURITY_SCHEMES = {

@@ -8,10 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from devserver.template import ROOT
@@ -35,8 +36,21 @@ class Reply:
 
 @dataclass
 class RunningServer:
+    """The server process, with its output read continuously: each request writes an access
+    log line, and a pipe nobody reads would block the server after ~64 KB of them."""
+
     process: subprocess.Popen[str]
     port: int
+    lines: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        assert self.process.stdout is not None
+        self._reader = threading.Thread(target=self.lines.extend, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
+
+    def output(self) -> str:
+        return "".join(self.lines)
 
     @property
     def url(self) -> str:
@@ -55,8 +69,10 @@ class RunningServer:
     def stop(self) -> tuple[int, str]:
         """Ctrl-C, as a user would; returns the exit code and everything it printed."""
         self.process.send_signal(signal.SIGINT)
-        output, _ = self.process.communicate(timeout=30)
-        return self.process.returncode, output
+        code = self.process.wait(timeout=30)
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+        return code, self.output()
 
 
 def start_server(port: int | None = None, extra_args: list[str] | None = None) -> RunningServer:
@@ -75,7 +91,7 @@ def start_server(port: int | None = None, extra_args: list[str] | None = None) -
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"dev server exited: {process.communicate()[0]}")
+            raise RuntimeError(f"dev server exited: {server.output()}")
         try:
             if server.request("GET", "/_dev/health").status == 200:
                 return server

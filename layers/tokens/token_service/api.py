@@ -188,11 +188,21 @@ def body_problem(event: dict[str, Any]) -> tuple[int, str, FieldProblem] | None:
         document = json.loads(body, object_pairs_hook=_reject_duplicate_keys)
     except _DuplicateKey as duplicate:
         return 400, "invalid_request", FieldProblem(str(duplicate), "appears more than once")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return 400, "invalid_request", FieldProblem("body", "is not valid JSON")
     if not isinstance(document, dict):
         return 400, "invalid_request", FieldProblem("body", "must be a JSON object")
     return None
+
+
+def _normalized_content_type(event: dict[str, Any]) -> dict[str, Any]:
+    """Media types are case-insensitive; Powertools compares them case-sensitively."""
+    for field in ("headers", "multiValueHeaders"):
+        headers = event.get(field) or {}
+        for key, value in headers.items():
+            if key.lower() == "content-type":
+                headers[key] = [item.lower() for item in value] if isinstance(value, list) else str(value).lower()
+    return event
 
 
 def _proxy_error(status: int, code: str, problem: FieldProblem) -> dict[str, Any]:
@@ -212,7 +222,7 @@ def lambda_handler_for(
         problem = body_problem(event)
         if problem is not None:
             return _proxy_error(*problem)
-        return app.resolve(event, context)
+        return app.resolve(_normalized_content_type(event), context)
 
     if sdk_tracing_enabled():
         # X-Ray subsegments per AWS call; importing the X-Ray SDK costs ~100-200 ms of cold start.

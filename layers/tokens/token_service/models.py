@@ -34,6 +34,9 @@ MAX_SCOPE_ENTRIES = 100  # raw list length, duplicates included
 # zero-width spaces): a name must read as what it is, in the console and in logs.
 _FORBIDDEN_CHARACTER_CATEGORIES = {"Cc", "Cs", "Zl", "Zp", "Cf"}
 
+# Letters and symbols that render as nothing (Hangul fillers, the blank Braille pattern).
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
 TokenStatus = Literal["active", "expired", "revoked"]
 
 
@@ -45,6 +48,8 @@ def clean_name(value: str) -> str:
         raise ValueError(f"must be at most {NAME_MAX_LENGTH} characters")
     if any(unicodedata.category(character) in _FORBIDDEN_CHARACTER_CATEGORIES for character in name):
         raise ValueError("must not contain control, format or invisible characters, nor line breaks")
+    if all(character.isspace() or character in _BLANK_LOOKING for character in name):
+        raise ValueError("must contain a visible character")
     return name
 
 

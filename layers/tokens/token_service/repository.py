@@ -291,6 +291,8 @@ class TokenRepository:
             record = self.get_token(token_id)
         if record is None or record.org_id != org_id or (owner_id is not None and record.owner_id != owner_id):
             raise TokenNotFound()
+        if record.revoked_at is None:  # the condition failed for a reason the item does not show
+            raise ConcurrentModification()
         return RevokeOutcome(record=record, newly_revoked=False)
 
     # -- organisation policy --------------------------------------------------------------

@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -15,6 +15,7 @@ from token_service.config import ServiceConfig
 from token_service.errors import (
     ActiveTokenLimitReached,
     ConcurrentModification,
+    DomainError,
     InvalidRequest,
     PermissionDenied,
     ScopeNotGrantable,
@@ -260,19 +261,29 @@ class TokenService:
             self._require_admin(caller, "revoke the organisation's tokens", role)
             ids = self._active_ids(ORG_INDEX, "gsi2pk", org_partition(caller.org_id))
 
-        results: list[tuple[str, RevokeResult]] = []
-        revoked: list[TokenRecord] = []
+        outcomes: dict[str, RevokeOutcome | None] = {}
+        failure: BaseException | None = None
         with ThreadPoolExecutor(max_workers=BULK_REVOKE_WORKERS) as pool:
-            for token_id, outcome in zip(ids, pool.map(lambda i: self._try_revoke(caller, role, i), ids), strict=True):
-                if outcome is None:
-                    results.append((token_id, "not_found"))
-                elif outcome.newly_revoked:
-                    results.append((token_id, "revoked"))
-                    revoked.append(outcome.record)
-                else:
-                    results.append((token_id, "already_revoked"))
+            futures = {pool.submit(self._try_revoke, caller, role, token_id): token_id for token_id in ids}
+            for future in as_completed(futures):
+                try:
+                    outcomes[futures[future]] = future.result()
+                except DomainError as error:
+                    failure = failure or error
+        # Flush for what was revoked even when some updates failed: those tokens are revoked
+        # in the table, and their cached policies must not outlive that.
+        revoked = [outcome.record for outcome in outcomes.values() if outcome and outcome.newly_revoked]
         if revoked:
             self._notify_revoked(revoked)
+        if failure is not None:
+            raise failure
+        results: list[tuple[str, RevokeResult]] = []
+        for token_id in ids:
+            outcome = outcomes[token_id]
+            if outcome is None:
+                results.append((token_id, "not_found"))
+            else:
+                results.append((token_id, "revoked" if outcome.newly_revoked else "already_revoked"))
         return results
 
     def _active_ids(self, index: str, attribute: str, partition: str) -> list[str]:
