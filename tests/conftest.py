@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 # Set before any service module is imported: configuration is read once per process.
 os.environ.update(
@@ -114,6 +115,30 @@ def dynamodb(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
         client.get_waiter("table_exists").wait(TableName=TABLE_NAME, WaiterConfig={"Delay": 0.1})
         yield client
     api.get_service.cache_clear()
+
+
+class FakeClock:
+    """A settable clock: `api.get_service().clock = FakeClock(...)` (epoch seconds or datetime)."""
+
+    def __init__(self, moment: float | datetime) -> None:
+        self.set(moment)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, moment: float | datetime) -> None:
+        self.now = moment.timestamp() if isinstance(moment, datetime) else float(moment)
+
+
+T0 = 1_900_000_000.0  # the default fake "now" (2030-03-17)
+
+
+@pytest.fixture
+def clock(dynamodb: object) -> FakeClock:
+    """The service's clock, fixed at T0 until a test moves it."""
+    fake = FakeClock(T0)
+    api.get_service().clock = fake
+    return fake
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import ORG, OTHER_ORG, Console
+from conftest import ORG, OTHER_ORG, Console, FakeClock
 from moto.dynamodb.responses import DynamoHandler
 
 from devserver.gateway import HttpResponse, Identity
@@ -20,17 +20,6 @@ from token_service.service import SLOT_GRACE_SECONDS
 
 NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
 CAP = 3
-
-
-class FakeClock:
-    def __init__(self, moment: datetime) -> None:
-        self.now = moment.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def set(self, moment: datetime) -> None:
-        self.now = moment.timestamp()
 
 
 @pytest.fixture

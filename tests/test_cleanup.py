@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import FakeClock
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -58,14 +59,6 @@ def iso(epoch: int) -> str:
 
 
 # -- harness --------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from conftest import T0, FakeClock
 
 from token_service import api
 from token_service.identity import Caller
@@ -21,7 +22,6 @@ from token_service.token_format import display_hint, generate_token, token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 DAY = 86_400
-T0 = 1_900_000_000.0  # a fixed "now" (2030-03-17) for the fake clock
 DOCUMENTED_FIELDS = {
     "token_id",
     "name",
@@ -44,21 +44,6 @@ ADMIN = Caller("user-admin", "org-acme", "admin")
 GLOBEX_MEMBER = Caller("user-member", "org-globex", "member")  # same user id, other organisation
 
 Console = Any  # tests/conftest.py's Console
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(dynamodb: Any) -> FakeClock:
-    fake = FakeClock()
-    api.get_service().clock = fake
-    return fake
 
 
 def create_via_service(caller: Caller, count: int, clock: FakeClock, step: float = 0.001) -> list[str]:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Console
+from conftest import Console, FakeClock
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, multiple, rule, run_state_machine_as_test
@@ -53,14 +53,6 @@ ALL_SCOPES = sorted(CATALOG.descriptions)
 ROUTES = load_route_map()
 EXERCISED = {"allowed": 0, "denied": 0, "refused": 0}  # authorizations, by outcome
 ROLE_ORDER = ["admin", "member", "viewer"]  # each a downgrade of the one before
-
-
-class FakeClock:
-    def __init__(self, moment: datetime) -> None:
-        self.now = moment.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from conftest import T0, FakeClock
 
 from token_service import api
 from token_service.clock import to_iso
@@ -23,28 +24,12 @@ from token_service.token_format import display_hint, generate_token
 TABLE_NAME = os.environ["TABLE_NAME"]
 RETENTION = int(os.environ["RETENTION_DAYS"]) * 86_400
 DAY = 86_400
-T0 = 1_900_000_000.0  # the fake clock's "now" (2030-03-17)
 MEMBER = Caller("user-member", "org-acme", "member")
 OTHER_MEMBER = Caller("user-member-2", "org-acme", "member")
 ADMIN = Caller("user-admin", "org-acme", "admin")
 GLOBEX_NAMESAKE = Caller("user-member", "org-globex", "member")  # same user id, other organisation
 
 Console = Any  # tests/conftest.py's Console
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(dynamodb: Any) -> FakeClock:
-    fake = FakeClock()
-    api.get_service().clock = fake
-    return fake
 
 
 def put_tokens(
