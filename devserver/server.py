@@ -91,7 +91,7 @@ class DevServer:
             {
                 "DYNAMODB_ENDPOINT_URL": endpoint,
                 "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-                "AWS_ENDPOINT_URL_EVENTS": moto_endpoint,
+                "AWS_ENDPOINT_URL_EVENTBRIDGE": moto_endpoint,
                 # Revokes flush this server's authorizer cache, as they flush API Gateway's.
                 "AWS_ENDPOINT_URL_API_GATEWAY": self_endpoint,
                 "PROTECTED_API_ID": "tokenapi",

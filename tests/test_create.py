@@ -12,6 +12,8 @@ from conftest import ORG, Console
 from devserver.gateway import HttpResponse, Identity, console_request
 from token_service import api, token_format
 
+pytestmark = pytest.mark.dynamodb_backends  # also on dynalite
+
 NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
 DEFAULT_LIFETIME = timedelta(days=90)
 MAX_LIFETIME = timedelta(days=366)

@@ -13,6 +13,8 @@ from conftest import ORG, Console
 from devserver.gateway import HttpResponse, Identity, console_request
 from token_service import api
 
+pytestmark = pytest.mark.dynamodb_backends  # also on dynalite
+
 NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
 DEFAULTS = {"max_lifetime_days": 366, "default_lifetime_days": 90, "max_active_tokens_per_user": 50}
 CATALOG = json.loads(resources.files("token_service").joinpath("scope_catalog.json").read_text(encoding="utf-8"))

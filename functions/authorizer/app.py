@@ -6,6 +6,8 @@ Answers REST API TOKEN and REQUEST events (IAM policy) and HTTP API payload 2.0 
 
 from __future__ import annotations
 
+import token_service.startup  # first: pauses garbage collection while modules load
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,3 +182,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         decision = Decision(Reason.UNAVAILABLE)
     _observe(decision, request, context, failure)
     return respond(decision, request)
+
+
+token_service.startup.finished()

@@ -1,5 +1,7 @@
 """Scheduled cleanup: expiry notices, expiry marking, purging what TTL has not yet deleted."""
 
+import token_service.startup  # first: pauses garbage collection while modules load
+
 import os
 from dataclasses import asdict
 from typing import Any
@@ -39,3 +41,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="IncompleteRuns", unit=MetricUnit.Count, value=1)
         logger.warning("Cleanup run stopped early; the next run resumes", extra={"report": asdict(report)})
     return asdict(report)
+
+
+token_service.startup.finished()

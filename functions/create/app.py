@@ -1,5 +1,7 @@
 """POST /tokens: mint a token. The secret is in this response and nowhere else."""
 
+import token_service.startup  # first: pauses garbage collection while modules load
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -24,3 +26,5 @@ def create_token(request: Annotated[CreateTokenRequest, Body()]) -> Response[Cre
 
 
 lambda_handler: Any = lambda_handler_for(app)
+
+token_service.startup.finished()

@@ -1,5 +1,7 @@
 """GET /tokens and GET /tokens/{token_id}: token metadata, never secrets or hashes."""
 
+import token_service.startup  # first: pauses garbage collection while modules load
+
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -43,3 +45,5 @@ def get_token(token_id: Annotated[str, Path(max_length=64)]) -> Response[TokenVi
 
 
 lambda_handler: Any = lambda_handler_for(app)
+
+token_service.startup.finished()

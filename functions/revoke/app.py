@@ -1,5 +1,7 @@
 """DELETE /tokens/{token_id} and POST /tokens/revoke: idempotent revocation."""
 
+import token_service.startup  # first: pauses garbage collection while modules load
+
 from collections import Counter
 from typing import Annotated, Any
 
@@ -42,3 +44,5 @@ def bulk_revoke(request: Annotated[BulkRevokeRequest, Body()]) -> Response[BulkR
 
 
 lambda_handler: Any = lambda_handler_for(app)
+
+token_service.startup.finished()

@@ -1,5 +1,7 @@
 """GET /scopes: the scopes the caller's role may grant; the console builds its checkboxes from it."""
 
+import token_service.startup  # first: pauses garbage collection while modules load
+
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -19,3 +21,5 @@ def list_scopes() -> Response[ScopesView]:
 
 
 lambda_handler: Any = lambda_handler_for(app)
+
+token_service.startup.finished()

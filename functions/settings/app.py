@@ -1,5 +1,7 @@
 """GET /settings and PUT /settings: the organisation's token policy (changing it: admins)."""
 
+import token_service.startup  # first: pauses garbage collection while modules load
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -26,3 +28,5 @@ def put_settings(update: Annotated[PolicyUpdate, Body()]) -> Response[PolicyView
 
 
 lambda_handler: Any = lambda_handler_for(app)
+
+token_service.startup.finished()

@@ -4,6 +4,8 @@ These routes sit behind the token authorizer: the token's identity comes from th
 authorizer's context, never from the request.
 """
 
+import token_service.startup  # first: pauses garbage collection while modules load
+
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -54,3 +56,5 @@ def revoke_presented_token() -> Response[TokenView]:
 
 
 lambda_handler: Any = lambda_handler_for(app)
+
+token_service.startup.finished()
