@@ -7,7 +7,6 @@ import json
 import os
 import re
 import time
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from token_service.identity import Caller
 from token_service.models import CreateTokenRequest
 from token_service.records import TokenRecord
 from token_service.repository import deserialize, serialize
-from token_service.token_format import display_hint, generate_token, token_regex
+from token_service.token_format import generate_token, token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 DAY = 86_400
@@ -59,28 +58,21 @@ def create_via_service(caller: Caller, count: int, clock: FakeClock, step: float
 
 def put_tokens(dynamodb: Any, caller: Caller, count: int, start: float = T0) -> list[str]:
     """Writes token items exactly as the service stores them, without its per-create cost; oldest first."""
+    config = api.get_service().config
     ids = []
     for index in range(count):
         created = start + index * 0.01
-        generated = generate_token("lgk")
-        expires_at = int(created) + 90 * DAY
-        record = TokenRecord(
-            token_id=generated.token_id,
+        record = TokenRecord.issue(
+            generate_token("lgk"),
             org_id=caller.org_id,
             owner_id=caller.user_id,
             name=f"seeded {index}",
             scopes=("reports:read",),
-            created_at=int(created),
-            created_at_us=int(created * 1_000_000),
-            created_by=caller.user_id,
-            expires_at=expires_at,
-            secret_hash=generated.secret_hash(),
-            hash_version=1,
-            display_hint=display_hint(generated.token),
-            ttl=expires_at + 30 * DAY,
+            now=created,
+            expires_at=int(created) + 90 * DAY,
+            retention_seconds=config.retention_days * DAY,
+            schedule=config.lifecycle,
         )
-        stage, due = api.get_service().config.lifecycle.first(expires_at, record.ttl, created)
-        record = replace(record, lifecycle_stage=stage, lifecycle_due=due)
         dynamodb.put_item(TableName=TABLE_NAME, Item=serialize(record.to_item()))
         ids.append(record.token_id)
     return ids

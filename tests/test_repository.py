@@ -14,7 +14,7 @@ from token_service.errors import TokenNotFound
 from token_service.lifecycle import PURGE, Schedule
 from token_service.records import ORG_INDEX, OWNER_INDEX, ActiveSet, OrgPolicy, Slot, TokenRecord, owner_partition
 from token_service.repository import ActiveSetChanged, TokenIdTaken, TokenRepository
-from token_service.token_format import HASH_VERSION, display_hint, generate_token
+from token_service.token_format import generate_token
 
 pytestmark = pytest.mark.dynamodb_backends
 
@@ -28,24 +28,16 @@ def repository(dynamodb: Any) -> TokenRepository:
 
 
 def record(owner: str = "u1", org: str = "org-a", created: int = NOW, expires: int = NOW + 30 * DAY) -> TokenRecord:
-    generated = generate_token("lgk")
-    stage, due = Schedule().first(expires, expires + 30 * DAY, created)
-    return TokenRecord(
-        token_id=generated.token_id,
+    return TokenRecord.issue(
+        generate_token("lgk"),
         org_id=org,
         owner_id=owner,
         name="repository test",
         scopes=("reports:read",),
-        created_at=created,
-        created_at_us=created * 1_000_000,
-        created_by=owner,
+        now=created,
         expires_at=expires,
-        secret_hash=generated.secret_hash(),
-        hash_version=HASH_VERSION,
-        display_hint=display_hint(generated.token),
-        ttl=expires + 30 * DAY,
-        lifecycle_stage=stage,
-        lifecycle_due=due,
+        retention_seconds=30 * DAY,
+        schedule=Schedule(),
     )
 
 

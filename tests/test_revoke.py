@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ from token_service.identity import Caller
 from token_service.models import CreateTokenRequest
 from token_service.records import TokenRecord
 from token_service.repository import deserialize, serialize
-from token_service.token_format import display_hint, generate_token
+from token_service.token_format import generate_token
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 RETENTION = int(os.environ["RETENTION_DAYS"]) * 86_400
@@ -36,33 +35,22 @@ def put_tokens(
     dynamodb: Any, caller: Caller, count: int, *, expires_in: int = 90 * DAY, revoked_at: int | None = None
 ) -> list[str]:
     """Writes token items exactly as the service stores them, without its per-create cost."""
+    config = api.get_service().config
     ids = []
     for index in range(count):
-        created = T0 - 1000 + index * 0.01
-        generated = generate_token("lgk")
-        expires_at = int(T0) + expires_in
-        record = TokenRecord(
-            token_id=generated.token_id,
+        record = TokenRecord.issue(
+            generate_token("lgk"),
             org_id=caller.org_id,
             owner_id=caller.user_id,
             name=f"seeded {index}",
             scopes=("reports:read",),
-            created_at=int(created),
-            created_at_us=int(created * 1_000_000),
-            created_by=caller.user_id,
-            expires_at=expires_at,
-            secret_hash=generated.secret_hash(),
-            hash_version=1,
-            display_hint=display_hint(generated.token),
-            ttl=(expires_at if revoked_at is None else revoked_at) + RETENTION,
-            revoked_at=revoked_at,
-            revoked_by=caller.user_id if revoked_at is not None else None,
+            now=T0 - 1000 + index * 0.01,
+            expires_at=int(T0) + expires_in,
+            retention_seconds=RETENTION,
+            schedule=config.lifecycle,
         )
-        if revoked_at is None:
-            stage, due = api.get_service().config.lifecycle.first(expires_at, record.ttl, T0)
-        else:
-            stage, due = "purge", record.ttl
-        record = replace(record, lifecycle_stage=stage, lifecycle_due=due)
+        if revoked_at is not None:
+            record = record.revoked(revoked_at, caller.user_id, RETENTION)
         dynamodb.put_item(TableName=TABLE_NAME, Item=serialize(record.to_item()))
         ids.append(record.token_id)
     return ids

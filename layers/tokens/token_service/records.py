@@ -18,11 +18,12 @@ it has read the item; every other key, and every index key, starts with the orga
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from token_service.lifecycle import lifecycle_keys
+from token_service.lifecycle import PURGE, Schedule, lifecycle_keys
+from token_service.token_format import HASH_VERSION, ParsedToken, display_hint
 
 TOKEN_SORT_KEY = "TOKEN"  # noqa: S105 (a key name, not a secret)
 ACTIVE_SET_SORT_KEY = "ACTIVE_TOKENS"
@@ -81,6 +82,46 @@ class TokenRecord:
     expired_marked_at: int | None = None  # set by the cleanup run that handled the expiry
     lifecycle_stage: str | None = None  # next lifecycle stage (token_service.lifecycle)
     lifecycle_due: int | None = None
+
+    @classmethod
+    def issue(
+        cls,
+        token: ParsedToken,
+        *,
+        org_id: str,
+        owner_id: str,
+        name: str,
+        scopes: tuple[str, ...],
+        now: float,
+        expires_at: int,
+        retention_seconds: int,
+        schedule: Schedule,
+    ) -> TokenRecord:
+        """The stored record of a newly minted token: hash only, first lifecycle stage set."""
+        ttl = expires_at + retention_seconds
+        stage, due = schedule.first(expires_at, ttl, now)
+        return cls(
+            token_id=token.token_id,
+            org_id=org_id,
+            owner_id=owner_id,
+            name=name,
+            scopes=scopes,
+            created_at=int(now),
+            created_at_us=int(now * 1_000_000),
+            created_by=owner_id,
+            expires_at=expires_at,
+            secret_hash=token.secret_hash(),
+            hash_version=HASH_VERSION,
+            display_hint=display_hint(token.token),
+            ttl=ttl,
+            lifecycle_stage=stage,
+            lifecycle_due=due,
+        )
+
+    def revoked(self, at: int, by: str, retention_seconds: int) -> TokenRecord:
+        """The record as a revoke leaves it (repository.revoke writes the same attributes)."""
+        ttl = at + retention_seconds
+        return replace(self, revoked_at=at, revoked_by=by, ttl=ttl, lifecycle_stage=PURGE, lifecycle_due=ttl)
 
     def status(self, now: float) -> str:
         if self.revoked_at is not None:

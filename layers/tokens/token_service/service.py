@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from token_service.clock import Clock, system_clock
@@ -36,7 +36,7 @@ from token_service.records import (
 )
 from token_service.repository import ActiveSetChanged, RevokeOutcome, TokenIdTaken, TokenRepository
 from token_service.scopes import Role, ScopeCatalog
-from token_service.token_format import HASH_VERSION, ID_LENGTH, display_hint, generate_token
+from token_service.token_format import ID_LENGTH, generate_token
 
 DAY = 86_400
 MAX_CREATE_ATTEMPTS = 40
@@ -125,23 +125,17 @@ class TokenService:
             active = self.repository.get_active_set(caller.org_id, caller.user_id)
             live = self._live_tokens(active, policy.max_active_tokens_per_user, now)
             generated = generate_token(self.config.token_prefix)
-            record = TokenRecord(
-                token_id=generated.token_id,
+            record = TokenRecord.issue(
+                generated,
                 org_id=caller.org_id,
                 owner_id=caller.user_id,
                 name=request.name,
                 scopes=tuple(scopes),
-                created_at=int(now),
-                created_at_us=int(now * 1_000_000),
-                created_by=caller.user_id,
+                now=now,
                 expires_at=expires_at,
-                secret_hash=generated.secret_hash(),
-                hash_version=HASH_VERSION,
-                display_hint=display_hint(generated.token),
-                ttl=expires_at + self.config.retention_days * DAY,
+                retention_seconds=self.config.retention_days * DAY,
+                schedule=self.config.lifecycle,
             )
-            stage, due = self.config.lifecycle.first(record.expires_at, record.ttl, now)
-            record = replace(record, lifecycle_stage=stage, lifecycle_due=due)
             live[record.token_id] = Slot(expires_at=expires_at, reserved_at=int(now))
             try:
                 self.repository.reserve_slot(
