@@ -1,0 +1,123 @@
+"""One cold start, in a fresh interpreter (run as a script, so that it imports nothing else).
+
+    python bench/coldstart_child.py RESULT_FILE handler CODE_DIR EVENT_FILE [--count] [--dev-packages] [--pause-gc]
+    python bench/coldstart_child.py RESULT_FILE baseline [--get-item PK] [--count] [--dev-packages]
+
+`handler` imports functions/<name>/app.py and serves one event, as the Lambda runtime does
+at a cold start. `baseline` does `import boto3; boto3.client("dynamodb")` and, with
+--get-item, one consistent GetItem. Both write to RESULT_FILE the monotonic clock when the
+event was served (the parent subtracts its own clock at spawn), the time spent in this
+script, the peak RSS, and (with --count) the AWS calls made, counted by a hook on boto3's
+default session.
+"""
+
+import time
+
+_STARTED_NS = time.monotonic_ns()
+
+import json  # noqa: E402 (after the clock: everything from here is the cold start)
+import os  # noqa: E402
+import sys  # noqa: E402
+
+
+class _NotDeployed:
+    """Hides what this venv has only for its dev tools and the Lambda runtime and the layer do
+    not ship (layers/tokens/requirements.txt): botocore imports awscrt, and urllib3 pyOpenSSL,
+    whenever they are installed. Both sides of every comparison hide the same packages."""
+
+    HIDDEN = frozenset({"awscrt", "_awscrt", "OpenSSL"})
+
+    @classmethod
+    def find_spec(cls, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in cls.HIDDEN:
+            raise ModuleNotFoundError(f"No module named {name!r} (not deployed)", name=name)
+
+
+if "--dev-packages" not in sys.argv:  # --dev-packages: the venv as it is, for comparison
+    sys.meta_path.insert(0, _NotDeployed)  # type: ignore[arg-type]
+
+
+class _Context:
+    """The parts of the Lambda context object the handlers read."""
+
+    function_name = "coldstart"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:coldstart"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/coldstart"
+    log_stream_name = "coldstart"
+
+    def __init__(self) -> None:
+        self._deadline = time.monotonic() + 10
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _count_calls(calls: list) -> None:
+    import boto3
+
+    boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register(
+        "before-call", lambda model, **_: calls.append(f"{model.service_model.service_name}:{model.name}")
+    )
+
+
+def main() -> None:
+    result_file, mode, *rest = (argument for argument in sys.argv[1:] if argument != "--dev-packages")
+    calls: list = []
+    pause_gc = "--pause-gc" in rest  # what-if: no garbage collection while the module initialises
+    if pause_gc:
+        import gc
+
+        rest.remove("--pause-gc")
+        gc.disable()
+    if "--count" in rest:
+        rest.remove("--count")
+        _count_calls(calls)
+    if mode == "handler":
+        import importlib.util
+
+        code_dir, event_file = rest
+        spec = importlib.util.spec_from_file_location("app", os.path.join(code_dir, "app.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["app"] = module
+        spec.loader.exec_module(module)
+        if pause_gc:
+            gc.freeze()  # what init built stays out of later collections
+            gc.enable()
+        with open(event_file, encoding="utf-8") as stream:
+            event = json.load(stream)
+        try:
+            module.lambda_handler(event, _Context())
+        except Exception as error:  # the authorizer answers 401 by raising; the bench checks calls
+            calls.append(f"raised:{type(error).__name__}")
+    else:
+        import boto3
+
+        client = boto3.client("dynamodb")  # AWS_ENDPOINT_URL_DYNAMODB, as the handlers' env
+        if rest and rest[0] == "--get-item":
+            client.get_item(
+                TableName=os.environ["TABLE_NAME"],
+                Key={"pk": {"S": rest[1]}, "sk": {"S": "TOKEN"}},
+                ConsistentRead=True,
+            )
+    served_ns = time.monotonic_ns()
+    import resource
+
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open(result_file, "w", encoding="utf-8") as stream:
+        json.dump(
+            {
+                "served_ns": served_ns,
+                "in_script_s": (served_ns - _STARTED_NS) / 1e9,
+                "maxrss_kib": peak_kib,
+                "calls": calls,
+            },
+            stream,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""Figures 4 and 5: the cleanup and the listing at 1,000, 10,000 and 100,000 tokens.
+
+Cleanup (4): a table of N tokens of which 1% are due (their 7-day expiry notice fell due
+earlier today), the rest due on later days spread over a year; the watermark is today, as
+after the previous hourly run. The real handler (functions/cleanup/app.py) runs against each
+table in turn; between runs the due items are put back as they were. Items read come from
+the handler's report (DynamoDB's ScannedCount); Query calls and the time spent in them from
+botocore hooks on the handler's client. A bare Query of the same first page, timed next to
+each run, shows what the DynamoDB implementation itself charges per page at each size.
+
+List (5): the real list handler (GET /tokens?all_users=true) for an admin of an
+organisation holding all N tokens; the Query's ScannedCount and ConsumedCapacity
+(requested with ReturnConsumedCapacity=TOTAL by a botocore hook, which adds the parameter
+and changes nothing else) for the first and second page of each page size.
+
+With no endpoint, moto runs in this process (its threaded server, so every call is still
+HTTP) and the tables are seeded straight into moto's backend: seeding 100,000 items over HTTP
+takes minutes. Import after nothing: this module configures the environment itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.environment import REGION, WorkerSettings, configure
+
+SIZES = {"moto": (1_000, 10_000, 100_000), "dynalite": (1_000, 10_000)}
+QUICK_SIZES = (1_000, 10_000)
+DUE_EVERY = 100  # 1% of the tokens are due
+OWNERS = 50
+LIST_LIMITS = (20, 100)
+Writer = Callable[[str, Iterable[dict[str, Any]]], None]
+
+
+def _in_process_moto() -> tuple[str, Any]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    return "http://{}:{}".format(*server.get_host_and_port()), server
+
+
+def _moto_backend_writer() -> Writer:
+    """Puts items straight into moto's in-process backend.
+
+    Item for item what moto's PutItem stores; only moto's item-size check is skipped, which
+    re-measures the whole item on every attribute set (quadratic, and most of the cost)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
+
+    def write(table_name: str, items: Iterable[dict[str, Any]]) -> None:
+        table = backend.get_table(table_name)
+        for attributes in items:
+            item = Item.__new__(Item)
+            item.hash_key = DynamoType(attributes["pk"])
+            item.range_key = DynamoType(attributes["sk"])
+            item.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+            dict.update(item.attrs, {name: DynamoType(value) for name, value in attributes.items()})
+            table.items[item.hash_key][item.range_key] = item
+
+    return write
+
+
+def _http_writer(dynamodb: Any) -> Writer:
+    from bench.seeding import batch_write
+
+    def write(table_name: str, items: Iterable[dict[str, Any]]) -> None:
+        batch_write(dynamodb, table_name, items, workers=4)
+
+    return write
+
+
+@dataclass
+class ScaleTable:
+    size: int
+    name: str
+    org: str
+    due: list[dict[str, Any]] = field(default_factory=list)  # serialized due items + watermark, put back before runs
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    bare_query_s: list[float] = field(default_factory=list)
+    seed_s: float = 0.0
+
+    @property
+    def due_count(self) -> int:
+        return len(self.due) - 1  # the last one is the watermark
+
+
+def _seed(size: int, now: float, write: Writer, endpoint: str) -> ScaleTable:
+    from bench import seeding
+    from bench.backends import create_table
+    from token_service.cleanup import WATERMARK_KEY
+    from token_service.repository import serialize
+
+    table = ScaleTable(size=size, name=f"bench-scale-{size}", org=f"org-{size}")
+    create_table(endpoint, table.name)
+    started = time.perf_counter()
+    today = datetime.fromtimestamp(now, UTC).date()
+    start_of_today = int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp())
+    due_window = max(1, int(now) - 60 - start_of_today)  # notices due between midnight and a minute ago
+    year = 365 * seeding.DAY
+    batch: list[dict[str, Any]] = []
+    for index in range(size):
+        identifier = seeding.token_id(index, f"s{size}")
+        owner = f"user-{index % OWNERS}"
+        created_us = int(now * 1_000_000) - (size - index) * 1_000
+        if index % DUE_EVERY == 0:
+            due = start_of_today + (index * 7_919) % due_window
+            token = seeding.record(
+                identifier,
+                org_id=table.org,
+                owner_id=owner,
+                now=now,
+                expires_at=due + 7 * seeding.DAY,
+                created_at_us=created_us,
+            )
+            token = replace(token, lifecycle_stage="notify_7d", lifecycle_due=due)
+        else:  # expiring over the next year: the 7-day notice falls due on a later day
+            expires = int(now) + 7 * seeding.DAY + 1 + (index * 104_729) % year
+            token = seeding.record(
+                identifier, org_id=table.org, owner_id=owner, now=now, expires_at=expires, created_at_us=created_us
+            )
+        item = serialize(token.to_item())
+        if index % DUE_EVERY == 0:
+            table.due.append(item)
+        batch.append(item)
+        if len(batch) == 5_000:
+            write(table.name, batch)
+            batch = []
+    # The watermark goes back with the due items before every run: a run that starts after midnight
+    # UTC still reads the seeded day (and then today).
+    table.due.append(serialize({**WATERMARK_KEY, "next_day": today.isoformat()}))
+    write(table.name, [*batch, table.due[-1]])
+    table.seed_s = time.perf_counter() - started
+    return table
+
+
+class QueryProbe:
+    """Counts a client's Query calls and the time inside them; records what each returned.
+
+    With `capacity`, asks DynamoDB for ReturnConsumedCapacity=TOTAL (the only change made
+    to the request)."""
+
+    def __init__(self, client: Any, *, capacity: bool = False) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.seconds = 0.0
+        self._started = 0.0
+        events = client.meta.events
+        if capacity:
+            events.register("provide-client-params.dynamodb.Query", self._ask_capacity)
+        events.register("before-call.dynamodb.Query", self._before)
+        events.register("after-call.dynamodb.Query", self._after)
+
+    @staticmethod
+    def _ask_capacity(params: dict[str, Any], **_: Any) -> None:
+        params["ReturnConsumedCapacity"] = "TOTAL"
+
+    def _before(self, **_: Any) -> None:
+        self._started = time.perf_counter()
+
+    def _after(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.seconds += time.perf_counter() - self._started
+        capacity = parsed.get("ConsumedCapacity") or {}
+        self.calls.append(
+            {
+                "scanned": parsed.get("ScannedCount"),
+                "count": parsed.get("Count"),
+                "capacity": capacity.get("CapacityUnits"),
+            }
+        )
+
+    def reset(self) -> None:
+        self.calls = []
+        self.seconds = 0.0
+
+
+def _cleanup(tables: list[ScaleTable], write: Writer, endpoint: str, repetitions: dict[int, int]) -> None:
+    from bench.backends import client
+    from devserver.gateway import LambdaContext, load_handler_module
+    from devserver.template import function
+
+    spec = function("CleanupFunction")
+    module = load_handler_module(spec.code_dir, spec.handler)
+    probe = QueryProbe(module.store.client)
+    bare = client("dynamodb", endpoint)
+    event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    most = max(repetitions.values())
+    for repetition in range(most):
+        due_tables = [table for table in tables if len(table.runs) < repetitions[table.size]]
+        shift = repetition % len(due_tables)
+        for table in due_tables[shift:] + due_tables[:shift]:
+            write(table.name, table.due)  # every due item back in its due stage
+            module.store.table_name = table.name
+            probe.reset()
+            context = LambdaContext(function_name="CleanupFunction", _deadline=time.time() + 300)  # its Timeout
+            started = time.perf_counter()
+            report = module.lambda_handler(event, context)
+            elapsed = time.perf_counter() - started
+            table.runs.append(
+                {
+                    "seconds": elapsed,
+                    "query_seconds": probe.seconds,
+                    "queries": len(probe.calls),
+                    "items_read": report["items_read"],
+                    "notified": report["notified"],
+                    "complete": report["complete"],
+                    "failures": report["failures"],
+                }
+            )
+            bucket = table.due[0]["gsi3pk"]["S"]
+            started = time.perf_counter()
+            bare.query(
+                TableName=table.name,
+                IndexName="ByExpiry",
+                KeyConditionExpression="gsi3pk = :bucket AND gsi3sk <= :until",
+                ExpressionAttributeValues={":bucket": {"S": bucket}, ":until": {"S": f"{int(time.time()):011d}~"}},
+                Limit=100,
+            )
+            table.bare_query_s.append(time.perf_counter() - started)
+
+
+def _list(tables: list[ScaleTable]) -> list[dict[str, Any]]:
+    from devserver.gateway import Identity, console_request
+    from token_service import api
+
+    service = api.get_service()
+    probe = QueryProbe(service.repository.client, capacity=True)
+    rows = []
+    for table in tables:
+        service.repository.table_name = table.name
+        identity = Identity(user_id="bench-admin", org_id=table.org, role="admin")
+        for limit in LIST_LIMITS:
+            cursor = None
+            for page in (1, 2):
+                query = {"all_users": "true", "limit": str(limit), **({"next": cursor} if cursor else {})}
+                probe.reset()
+                response = console_request(identity, "GET", "/tokens", query=query)
+                assert response.status == 200, response.body
+                body = response.json()
+                cursor = body["next"]
+                rows.append(
+                    {
+                        "size": table.size,
+                        "limit": limit,
+                        "page": page,
+                        "items": len(body["items"]),
+                        "queries": len(probe.calls),
+                        "scanned": sum(call["scanned"] or 0 for call in probe.calls),
+                        "capacity": (
+                            sum(call["capacity"] for call in probe.calls)
+                            if all(call["capacity"] is not None for call in probe.calls)
+                            else None
+                        ),
+                    }
+                )
+    return rows
+
+
+def run(settings: WorkerSettings) -> dict[str, Any]:
+    endpoint, quick = settings.endpoint, settings.quick
+    server = None
+    if not endpoint:
+        endpoint, server = _in_process_moto()
+        configure(endpoint, endpoint)
+        from bench.backends import prepare
+
+        prepare(endpoint, events=True)
+    try:
+        from bench.backends import client
+
+        write = _moto_backend_writer() if server is not None else _http_writer(client("dynamodb", endpoint))
+        sizes = QUICK_SIZES if quick else SIZES["moto" if server is not None else settings.backend]
+        now = time.time()
+        tables = [_seed(size, now, write, endpoint) for size in sizes]
+        repetitions = {size: (2 if quick else (5 if size <= 10_000 else 1)) for size in sizes}
+        _cleanup(tables, write, endpoint, repetitions)
+        list_rows = _list(tables)
+    finally:
+        if server is not None:
+            server.stop()
+    return {
+        "seeding": "straight into moto's in-process backend" if server is not None else "BatchWriteItem over HTTP",
+        "tables": [
+            {
+                "size": table.size,
+                "due": table.due_count,
+                "seed_s": table.seed_s,
+                "runs": table.runs,
+                "bare_query_s": table.bare_query_s,
+            }
+            for table in tables
+        ],
+        "list": list_rows,
+    }
