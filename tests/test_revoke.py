@@ -440,3 +440,10 @@ def test_bulk_revoke_resumes_after_a_failure(
     assert revoked_ids(dynamodb) == set(ids)
     query = {"all_users": "true", "status": "active"}
     assert admin.request("GET", "/tokens", query=query).json()["items"] == []
+
+
+@pytest.mark.parametrize("owner_id", ["a#b", "nul\u0000", "x" * 129])
+def test_bulk_revoke_by_owner_refuses_an_invalid_user_id(admin: Console, owner_id: str) -> None:
+    response = admin.request("POST", "/tokens/revoke", body={"owner_id": owner_id})
+    assert response.status == 400
+    assert response.json()["error"]["fields"][0]["field"] == "owner_id"

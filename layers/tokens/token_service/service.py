@@ -248,6 +248,8 @@ class TokenService:
         if request.token_ids is not None:
             ids = list(dict.fromkeys(request.token_ids))
         elif request.owner_id is not None:
+            if not is_valid_identifier(request.owner_id):
+                raise InvalidRequest.field("owner_id", "is not a valid user id")
             if request.owner_id != caller.user_id:
                 self._require_admin(caller, "revoke another user's tokens", role)
             ids = self._active_ids(OWNER_INDEX, "gsi1pk", owner_partition(caller.org_id, request.owner_id))
