@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,31 +92,11 @@ def _dynalite_version(binary: Path) -> str:
     return "dynalite (version unknown)"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_dynalite(binary: Path) -> Backend:
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 (a binary found as documented, fixed arguments)
-        [str(binary), "--port", str(port), "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("dynalite did not start") from None
-            time.sleep(0.1)
-    backend = Backend("dynalite", f"http://127.0.0.1:{port}", _dynalite_version(binary), process)
+    from devserver.dynalite import start_dynalite as launch_dynalite
+
+    process, endpoint = launch_dynalite(binary)
+    backend = Backend("dynalite", endpoint, _dynalite_version(binary), process)
     prepare(backend.endpoint, events=False)
     return backend
 

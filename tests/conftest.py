@@ -9,9 +9,6 @@ import logging
 import os
 import re
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,14 +38,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from devserver.dynalite import DYNALITE, start_dynalite
 from devserver.gateway import HttpResponse, Identity, console_request
-from devserver.template import ROOT, table_definition
+from devserver.template import table_definition
 from token_service import api
 from token_service.observability import decision_logger, logger
 from token_service.token_format import token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]
-DYNALITE = ROOT / "node_modules" / ".bin" / "dynalite"
 TOKEN_IN_TEXT = re.compile(token_regex("lgk").replace(r"\b", ""))
 
 
@@ -71,25 +68,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def dynalite_endpoint() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(  # noqa: S603
-        [str(DYNALITE), "--port", str(port), "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("dynalite did not start") from None
-            time.sleep(0.1)
+    process, endpoint = start_dynalite(DYNALITE)
     yield endpoint
     process.terminate()
     process.wait(timeout=10)
