@@ -89,7 +89,7 @@ def translate_errors() -> Iterator[None]:
             raise ConditionNotMet() from error
         if code in RETRYABLE_ERROR_CODES:
             raise StoreUnavailable() from error
-        if code == "TransactionConflictException":
+        if code == "TransactionConflictException":  # a write racing another client's transaction
             raise ConcurrentModification() from error
         raise StoreFailure() from error
     except BotoCoreError as error:  # timeouts, connection failures
