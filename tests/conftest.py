@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 # Set before any service module is imported: configuration is read once per process.
 os.environ.update(
@@ -42,8 +43,11 @@ from devserver.dynalite import DYNALITE, start_dynalite
 from devserver.gateway import HttpResponse, Identity, console_request
 from devserver.template import table_definition
 from token_service import api
+from token_service.identity import Caller
 from token_service.observability import decision_logger, logger
-from token_service.token_format import token_regex
+from token_service.records import TokenRecord
+from token_service.repository import serialize
+from token_service.token_format import generate_token, token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 TOKEN_IN_TEXT = re.compile(token_regex("lgk").replace(r"\b", ""))
@@ -118,6 +122,54 @@ def clock(dynamodb: object) -> FakeClock:
     fake = FakeClock(T0)
     api.get_service().clock = fake
     return fake
+
+
+def seed_tokens(
+    dynamodb: Any,
+    owner: Caller,
+    count: int,
+    *,
+    start: float = T0,
+    expires_at: int | None = None,
+    revoked_at: int | None = None,
+) -> list[str]:
+    """Writes token items exactly as the service stores them, without its per-create cost;
+    oldest first, 10 ms apart from `start`. Expiry: `expires_at`, else 90 days after creation."""
+    config = api.get_service().config
+    retention = config.retention_days * 86_400
+    ids = []
+    for index in range(count):
+        created = start + index * 0.01
+        record = TokenRecord.issue(
+            generate_token("lgk"),
+            org_id=owner.org_id,
+            owner_id=owner.user_id,
+            name=f"seeded {index}",
+            scopes=("reports:read",),
+            now=created,
+            expires_at=expires_at if expires_at is not None else int(created) + 90 * 86_400,
+            retention_seconds=retention,
+            schedule=config.lifecycle,
+        )
+        if revoked_at is not None:
+            record = record.revoked(revoked_at, owner.user_id, retention)
+        dynamodb.put_item(TableName=TABLE_NAME, Item=serialize(record.to_item()))
+        ids.append(record.token_id)
+    return ids
+
+
+def field_problems(response: HttpResponse) -> dict[str, str]:
+    return {problem["field"]: problem["reason"] for problem in response.json()["error"].get("fields", [])}
+
+
+def assert_invalid(response: HttpResponse, field: str) -> str:
+    """A 400 invalid_request naming `field`; returns its reason."""
+    assert response.status == 400, response.body
+    assert response.json()["error"]["code"] == "invalid_request"
+    problems = field_problems(response)
+    assert field in problems, problems
+    assert problems[field]
+    return problems[field]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import ORG, Console
+from conftest import ORG, Console, assert_invalid, field_problems
 
 from devserver.gateway import HttpResponse, Identity, console_request
 from token_service import api, token_format
@@ -27,21 +27,6 @@ def iso(moment: datetime) -> str:
 @pytest.fixture(autouse=True)
 def frozen_clock(dynamodb: object) -> None:
     api.get_service().clock = lambda: NOW.timestamp()
-
-
-def field_problems(response: HttpResponse) -> dict[str, str]:
-    error = response.json()["error"]
-    return {problem["field"]: problem["reason"] for problem in error.get("fields", [])}
-
-
-def assert_invalid(response: HttpResponse, field: str) -> str:
-    """A 400 invalid_request naming `field`; returns its reason."""
-    assert response.status == 400, response.body
-    assert response.json()["error"]["code"] == "invalid_request"
-    problems = field_problems(response)
-    assert field in problems, problems
-    assert problems[field]
-    return problems[field]
 
 
 def list_mine(console: Console) -> list[dict[str, Any]]:

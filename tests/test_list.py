@@ -10,14 +10,13 @@ import time
 from typing import Any
 
 import pytest
-from conftest import T0, FakeClock
+from conftest import T0, FakeClock, seed_tokens
 
 from token_service import api
 from token_service.identity import Caller
 from token_service.models import CreateTokenRequest
-from token_service.records import TokenRecord
 from token_service.repository import deserialize, serialize
-from token_service.token_format import generate_token, token_regex
+from token_service.token_format import token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 DAY = 86_400
@@ -53,28 +52,6 @@ def create_via_service(caller: Caller, count: int, clock: FakeClock, step: float
         clock.now += step
         created = service.create_token(caller, CreateTokenRequest(name=f"token {index}", scopes=["reports:read"]))
         ids.append(created.record.token_id)
-    return ids
-
-
-def put_tokens(dynamodb: Any, caller: Caller, count: int, start: float = T0) -> list[str]:
-    """Writes token items exactly as the service stores them, without its per-create cost; oldest first."""
-    config = api.get_service().config
-    ids = []
-    for index in range(count):
-        created = start + index * 0.01
-        record = TokenRecord.issue(
-            generate_token("lgk"),
-            org_id=caller.org_id,
-            owner_id=caller.user_id,
-            name=f"seeded {index}",
-            scopes=("reports:read",),
-            now=created,
-            expires_at=int(created) + 90 * DAY,
-            retention_seconds=config.retention_days * DAY,
-            schedule=config.lifecycle,
-        )
-        dynamodb.put_item(TableName=TABLE_NAME, Item=serialize(record.to_item()))
-        ids.append(record.token_id)
     return ids
 
 
@@ -164,8 +141,8 @@ def test_pagination_visits_every_token_exactly_once(member: Console, clock: Fake
 def test_pagination_of_the_organisation_listing(
     admin: Console, member: Console, other_member: Console, dynamodb: Any
 ) -> None:
-    ids = set(put_tokens(dynamodb, MEMBER, 20)) | set(put_tokens(dynamodb, OTHER_MEMBER, 15, start=T0 + 0.005))
-    put_tokens(dynamodb, GLOBEX_MEMBER, 10)
+    ids = set(seed_tokens(dynamodb, MEMBER, 20)) | set(seed_tokens(dynamodb, OTHER_MEMBER, 15, start=T0 + 0.005))
+    seed_tokens(dynamodb, GLOBEX_MEMBER, 10)
 
     pages = walk(admin, 8, {"all_users": "true"})
 
@@ -175,7 +152,7 @@ def test_pagination_of_the_organisation_listing(
 
 
 def test_pagination_with_a_status_filter(member: Console, dynamodb: Any, clock: FakeClock) -> None:
-    ids = put_tokens(dynamodb, MEMBER, 30)
+    ids = seed_tokens(dynamodb, MEMBER, 30)
     revoked = set(ids[::3])
     for token_id in revoked:
         assert member.request("DELETE", f"/tokens/{token_id}").status == 200
@@ -191,7 +168,7 @@ def test_pagination_with_a_status_filter(member: Console, dynamodb: Any, clock: 
 
 
 def test_limit_is_capped_at_100(member: Console, dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    put_tokens(dynamodb, MEMBER, 150)
+    seed_tokens(dynamodb, MEMBER, 150)
     limits = spy_on_queries(monkeypatch)
 
     first = member.request("GET", "/tokens", query={"limit": "1000000"})
@@ -204,7 +181,7 @@ def test_limit_is_capped_at_100(member: Console, dynamodb: Any, monkeypatch: pyt
 
 
 def test_default_page_size(member: Console, dynamodb: Any) -> None:
-    put_tokens(dynamodb, MEMBER, 25)
+    seed_tokens(dynamodb, MEMBER, 25)
 
     response = member.request("GET", "/tokens")
 
@@ -223,9 +200,9 @@ def test_invalid_limit_is_a_400_naming_limit(member: Console, limit: str) -> Non
 @pytest.fixture
 def cursors(admin: Console, member: Console, other_member: Console, dynamodb: Any) -> dict[str, str]:
     """Genuine cursors from several listings, and the ids they were made from."""
-    put_tokens(dynamodb, MEMBER, 3)
-    put_tokens(dynamodb, OTHER_MEMBER, 3)
-    globex = put_tokens(dynamodb, GLOBEX_MEMBER, 3)
+    seed_tokens(dynamodb, MEMBER, 3)
+    seed_tokens(dynamodb, OTHER_MEMBER, 3)
+    globex = seed_tokens(dynamodb, GLOBEX_MEMBER, 3)
     found = {
         "member": member.request("GET", "/tokens", query={"limit": "1"}).json()["next"],
         "other_member": other_member.request("GET", "/tokens", query={"limit": "1"}).json()["next"],
@@ -486,8 +463,8 @@ def spy_on_queries(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_a_page_reads_only_what_it_returns(
     member: Console, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, stored: int
 ) -> None:
-    put_tokens(dynamodb, MEMBER, stored)
-    put_tokens(dynamodb, OTHER_MEMBER, 50)  # the organisation's other tokens cost nothing either
+    seed_tokens(dynamodb, MEMBER, stored)
+    seed_tokens(dynamodb, OTHER_MEMBER, 50)  # the organisation's other tokens cost nothing either
     queries = spy_on_queries(monkeypatch)
 
     first = member.request("GET", "/tokens", query={"limit": "10"})

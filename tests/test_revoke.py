@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import T0, FakeClock
+from conftest import T0, FakeClock, seed_tokens
 
 from token_service import api
 from token_service.clock import to_iso
 from token_service.errors import StoreUnavailable
 from token_service.identity import Caller
 from token_service.models import CreateTokenRequest
-from token_service.records import TokenRecord
 from token_service.repository import deserialize, serialize
 from token_service.token_format import generate_token
 
@@ -31,29 +30,9 @@ GLOBEX_NAMESAKE = Caller("user-member", "org-globex", "member")  # same user id,
 Console = Any  # tests/conftest.py's Console
 
 
-def put_tokens(
-    dynamodb: Any, caller: Caller, count: int, *, expires_in: int = 90 * DAY, revoked_at: int | None = None
-) -> list[str]:
-    """Writes token items exactly as the service stores them, without its per-create cost."""
-    config = api.get_service().config
-    ids = []
-    for index in range(count):
-        record = TokenRecord.issue(
-            generate_token("lgk"),
-            org_id=caller.org_id,
-            owner_id=caller.user_id,
-            name=f"seeded {index}",
-            scopes=("reports:read",),
-            now=T0 - 1000 + index * 0.01,
-            expires_at=int(T0) + expires_in,
-            retention_seconds=RETENTION,
-            schedule=config.lifecycle,
-        )
-        if revoked_at is not None:
-            record = record.revoked(revoked_at, caller.user_id, RETENTION)
-        dynamodb.put_item(TableName=TABLE_NAME, Item=serialize(record.to_item()))
-        ids.append(record.token_id)
-    return ids
+def put_tokens(dynamodb: Any, caller: Caller, count: int, **overrides: Any) -> list[str]:
+    """Tokens created just before T0 that expire 90 days after it (conftest.seed_tokens)."""
+    return seed_tokens(dynamodb, caller, count, **{"start": T0 - 1000, "expires_at": int(T0) + 90 * DAY, **overrides})
 
 
 def table_item(dynamodb: Any, token_id: str) -> dict[str, Any] | None:
@@ -352,7 +331,7 @@ def test_bulk_revoke_of_the_organisation(admin: Console, dynamodb: Any, clock: F
         put_tokens(dynamodb, MEMBER, 100) + put_tokens(dynamodb, OTHER_MEMBER, 100) + put_tokens(dynamodb, ADMIN, 60)
     )
     already = put_tokens(dynamodb, MEMBER, 5, revoked_at=int(T0) - 50)
-    expired = put_tokens(dynamodb, OTHER_MEMBER, 5, expires_in=-10)
+    expired = put_tokens(dynamodb, OTHER_MEMBER, 5, expires_at=int(T0) - 10)
     globex = put_tokens(dynamodb, GLOBEX_NAMESAKE, 20)
     before = token_items(dynamodb)
 
@@ -408,7 +387,9 @@ def test_bulk_revoke_resumes_after_a_failure(
     allowed: int,
 ) -> None:
     if mode == "organisation":
-        ids = put_tokens(dynamodb, MEMBER, total // 2) + put_tokens(dynamodb, OTHER_MEMBER, total - total // 2)
+        ids = put_tokens(dynamodb, MEMBER, total // 2) + seed_tokens(
+            dynamodb, OTHER_MEMBER, total - total // 2, start=T0 - 1000, expires_at=int(T0) + 90 * DAY
+        )
     else:
         ids = put_tokens(dynamodb, MEMBER, total)
     console, body = {

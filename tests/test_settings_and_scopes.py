@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from conftest import ORG, Console
+from conftest import ORG, Console, assert_invalid, field_problems
 
 from devserver.gateway import HttpResponse, Identity, console_request
 from token_service import api
@@ -46,18 +46,6 @@ def get_settings(console: Console) -> dict[str, Any]:
     response = console.request("GET", "/settings")
     assert response.status == 200, response.body
     return response.json()
-
-
-def field_problems(response: HttpResponse) -> dict[str, str]:
-    return {problem["field"]: problem["reason"] for problem in response.json()["error"].get("fields", [])}
-
-
-def assert_invalid(response: HttpResponse, field: str) -> str:
-    assert response.status == 400, response.body
-    assert response.json()["error"]["code"] == "invalid_request"
-    problems = field_problems(response)
-    assert field in problems, problems
-    return problems[field]
 
 
 # -- GET /scopes --------------------------------------------------------------------------
