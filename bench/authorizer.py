@@ -17,8 +17,8 @@ from bench.environment import TABLE_NAME, WorkerSettings
 from bench.timing import interleaved_calls
 from devserver.gateway import LambdaContext, load_handler_module
 from devserver.template import function
+from token_service.attribute_values import serialize
 from token_service.records import token_key
-from token_service.repository import serialize
 from token_service.token_format import ALPHABET, generate_token
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:benchapi01/dev/GET/v1/reports"

@@ -28,8 +28,8 @@ from bench.backends import client
 from bench.environment import ROOT, TABLE_NAME, WorkerSettings
 from bench.timing import median
 from devserver.template import function
+from token_service.attribute_values import serialize
 from token_service.cleanup import WATERMARK_KEY
-from token_service.repository import serialize
 from token_service.token_format import generate_token
 
 CHILD = Path(__file__).resolve().parent / "coldstart_child.py"

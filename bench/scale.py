@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.environment import REGION, WorkerSettings, configure
 
-SIZES = {"moto": (1_000, 10_000, 100_000), "dynalite": (1_000, 10_000)}
+SIZES = {"moto": (1_000, 10_000, 100_000), "dynalite": (1_000, 10_000, 100_000)}
 QUICK_SIZES = (1_000, 10_000)
 DUE_EVERY = 100  # 1% of the tokens are due
 OWNERS = 50
@@ -97,8 +97,8 @@ class ScaleTable:
 def _seed(size: int, now: float, write: Writer, endpoint: str) -> ScaleTable:
     from bench import seeding
     from bench.backends import create_table
+    from token_service.attribute_values import serialize
     from token_service.cleanup import WATERMARK_KEY
-    from token_service.repository import serialize
 
     table = ScaleTable(size=size, name=f"bench-scale-{size}", org=f"org-{size}")
     create_table(endpoint, table.name)

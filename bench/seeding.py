@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+from token_service.attribute_values import serialize
 from token_service.config import get_config
 from token_service.records import TokenRecord
-from token_service.repository import serialize
 from token_service.token_format import ALPHABET, HASH_VERSION, ID_LENGTH, display_hint
 
 DAY = 86_400

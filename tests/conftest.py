@@ -42,11 +42,11 @@ from moto import mock_aws
 from devserver.dynalite import DYNALITE, start_dynalite
 from devserver.gateway import HttpResponse, Identity, console_request
 from devserver.template import table_definition
-from token_service import api
+from token_service import api, observability
+from token_service.attribute_values import serialize
 from token_service.identity import Caller
-from token_service.observability import decision_logger, logger
+from token_service.observability import logger
 from token_service.records import TokenRecord
-from token_service.repository import serialize
 from token_service.token_format import generate_token, token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]
@@ -221,7 +221,7 @@ def outsider_admin(dynamodb: object) -> Console:
 
 
 @pytest.fixture(autouse=True)
-def service_log() -> Iterator[io.StringIO]:
+def service_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     """The service's log lines exactly as Lambda would ship them (Powertools JSON).
 
     Autouse: after every test of the suite, no log line may contain a token."""
@@ -229,12 +229,15 @@ def service_log() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
     logger._logger.addHandler(handler)
-    decisions = logging.StreamHandler(stream)  # the authorizer's lines are JSON already
-    decisions.setFormatter(logging.Formatter("%(message)s"))
-    decision_logger().addHandler(decisions)
+    write_to_stdout = observability.write_decision_line
+
+    def write_decision_line(line: str) -> None:  # the authorizer's lines: to stdout, and here
+        stream.write(line + "\n")
+        write_to_stdout(line)
+
+    monkeypatch.setattr(observability, "write_decision_line", write_decision_line)
     yield stream
     logger._logger.removeHandler(handler)
-    decision_logger().removeHandler(decisions)
     text = stream.getvalue()
     leaked = TOKEN_IN_TEXT.findall(text)
     assert not leaked, f"a token reached the service's logs: {leaked[0][:8]}..."

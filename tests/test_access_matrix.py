@@ -19,9 +19,9 @@ import pytest
 
 from devserver.gateway import console_request
 from token_service import api
+from token_service.attribute_values import deserialize, serialize
 from token_service.identity import Caller
 from token_service.models import CreateTokenRequest
-from token_service.repository import deserialize, serialize
 from token_service.token_format import generate_token
 
 TABLE_NAME = os.environ["TABLE_NAME"]

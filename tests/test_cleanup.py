@@ -29,6 +29,7 @@ from moto import mock_aws
 from devserver.gateway import LambdaContext, load_handler_module
 from devserver.template import ROOT, table_definition
 from token_service import api
+from token_service.attribute_values import deserialize, serialize
 from token_service.cleanup import CleanupRun, DueItem, LifecycleStore, RunReport
 from token_service.config import ServiceConfig
 from token_service.errors import StoreUnavailable, TokenNotFound
@@ -36,7 +37,6 @@ from token_service.identity import Caller
 from token_service.lifecycle import EXPIRY_INDEX, PURGE, Schedule
 from token_service.models import CreateTokenRequest
 from token_service.records import TokenRecord, token_key
-from token_service.repository import deserialize, serialize
 from token_service.service import CreatedToken, TokenService
 from token_service.token_format import token_regex
 

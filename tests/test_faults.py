@@ -45,7 +45,7 @@ from test_authorizer import (  # noqa: F401 (fixtures)
 from devserver.gateway import Identity, LambdaContext, load_handler_module
 from devserver.template import ROOT
 from token_service import api
-from token_service.repository import deserialize
+from token_service.attribute_values import deserialize
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 TABLE_ARN = f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE_NAME}"

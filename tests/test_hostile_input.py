@@ -19,7 +19,7 @@ from conftest import Console
 from devserver.gateway import HttpResponse, LocalGateway, find_route, invoke, proxy_event
 from devserver.template import ROOT
 from token_service.api import MAX_BODY_CHARACTERS
-from token_service.repository import deserialize
+from token_service.attribute_values import deserialize
 
 pytestmark = pytest.mark.dynamodb_backends
 

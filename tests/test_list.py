@@ -13,9 +13,9 @@ import pytest
 from conftest import T0, FakeClock, seed_tokens
 
 from token_service import api
+from token_service.attribute_values import deserialize, serialize
 from token_service.identity import Caller
 from token_service.models import CreateTokenRequest
-from token_service.repository import deserialize, serialize
 from token_service.token_format import token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]

@@ -12,11 +12,11 @@ import pytest
 from conftest import T0, FakeClock, seed_tokens
 
 from token_service import api
+from token_service.attribute_values import deserialize, serialize
 from token_service.clock import to_iso
 from token_service.errors import StoreUnavailable
 from token_service.identity import Caller
 from token_service.models import CreateTokenRequest
-from token_service.repository import deserialize, serialize
 from token_service.token_format import generate_token
 
 TABLE_NAME = os.environ["TABLE_NAME"]
@@ -355,7 +355,8 @@ def test_bulk_revoke_of_the_organisation(admin: Console, dynamodb: Any, clock: F
 
 
 class FailingAfter:
-    """Wraps repository.revoke: the first `allowed` calls go through, every later one fails."""
+    """Wraps repository.revoke_quietly (bulk revoke's update): the first `allowed` calls go
+    through, every later one fails."""
 
     def __init__(self, revoke: Any, allowed: int) -> None:
         self.revoke = revoke
@@ -400,7 +401,7 @@ def test_bulk_revoke_resumes_after_a_failure(
     repository = api.get_service().repository
 
     with monkeypatch.context() as patch:
-        patch.setattr(repository, "revoke", FailingAfter(repository.revoke, allowed))
+        patch.setattr(repository, "revoke_quietly", FailingAfter(repository.revoke_quietly, allowed))
         failed = bulk(console, body)
 
     assert_error(failed, 503, "service_unavailable")

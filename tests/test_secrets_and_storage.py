@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from token_service import api
-from token_service.repository import deserialize
+from token_service.attribute_values import deserialize
 from token_service.token_format import ID_LENGTH, parse_token, token_regex
 
 TABLE_NAME = os.environ["TABLE_NAME"]

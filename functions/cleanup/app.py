@@ -6,11 +6,10 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_service.aws import dynamodb_client
+from token_service.aws import aws_client, dynamodb_client
 from token_service.cleanup import CleanupRun, CleanupSettings, EventPublisher, LifecycleStore
 from token_service.config import get_config
 from token_service.observability import logger, metrics
@@ -18,7 +17,7 @@ from token_service.observability import logger, metrics
 config = get_config()
 settings = CleanupSettings.from_env(dict(os.environ))
 store = LifecycleStore(config.table_name, dynamodb_client(read_timeout=5.0))
-publisher = EventPublisher(settings.event_bus_name, boto3.client("events"))
+publisher = EventPublisher(settings.event_bus_name, aws_client("events"))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -49,7 +49,7 @@ def revoke_presented_token() -> Response[TokenView]:
         # The stage that served this request caches the token's policy too; the service has
         # already flushed the configured one.
         if (context.api_id, context.stage) != configured_stage():
-            AuthorizerCacheFlusher(context.api_id, context.stage)([outcome.record])
+            AuthorizerCacheFlusher(context.api_id, context.stage)([token_id])
         metrics.add_metric(name="TokensRevoked", unit=MetricUnit.Count, value=1)
         logger.info("Token revoked itself")
     return json_response(200, TokenView.from_record(outcome.record, service.clock()))

@@ -1,6 +1,6 @@
 """Token checks for the API Gateway Lambda authorizer.
 
-On the path of every API request: it imports the standard library, boto3 and the lean
+On the path of every API request: it imports the standard library, botocore and the lean
 parts of this package only (no pydantic, no event-handler machinery).
 """
 

@@ -12,12 +12,10 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from token_service.aws import aws_client
 from token_service.observability import logger, metrics
-from token_service.records import TokenRecord
 
 
 class AuthorizerCacheFlusher:
@@ -27,7 +25,7 @@ class AuthorizerCacheFlusher:
         self._client_factory = client_factory or _apigateway_client
         self._client: Any = None
 
-    def __call__(self, revoked: Sequence[TokenRecord]) -> None:
+    def __call__(self, revoked_token_ids: Sequence[str]) -> None:
         """Never fails the revoke: the token is revoked in the table either way, and the
         cache entry expires after ReauthorizeEvery seconds at worst."""
         try:
@@ -37,7 +35,7 @@ class AuthorizerCacheFlusher:
         except (ClientError, BotoCoreError) as error:
             logger.warning(
                 "Authorizer cache flush failed; revoked tokens may work until the cache expires",
-                extra={"error_type": type(error).__name__, "revoked_count": len(revoked)},
+                extra={"error_type": type(error).__name__, "revoked_count": len(revoked_token_ids)},
             )
             metrics.add_metric(name="AuthorizerCacheFlushFailed", unit="Count", value=1)
             return
@@ -45,8 +43,7 @@ class AuthorizerCacheFlusher:
 
 
 def _apigateway_client() -> Any:
-    config = Config(connect_timeout=1, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
-    return boto3.client("apigateway", config=config)
+    return aws_client("apigateway")
 
 
 def configured_stage() -> tuple[str, str] | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from token_service.attribute_values import deserialize, serialize
 from token_service.clock import Clock, system_clock, to_iso
 from token_service.errors import DomainError
 from token_service.lifecycle import (
@@ -28,7 +29,7 @@ from token_service.lifecycle import (
     notify_days,
 )
 from token_service.records import token_key
-from token_service.repository import ConditionNotMet, deserialize, serialize, translate_errors
+from token_service.repository import ConditionNotMet, translate_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from token_service.attribute_values import deserialize, serialize
 from token_service.errors import ConcurrentModification, StoreFailure, StoreUnavailable, TokenNotFound
 from token_service.lifecycle import PURGE, lifecycle_keys
 from token_service.records import (
@@ -38,17 +38,6 @@ RETRYABLE_ERROR_CODES = frozenset(
 _BATCH_GET_LIMIT = 100
 _BATCH_GET_ROUNDS = 5
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in item.items()}
-
-
-def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _deserializer.deserialize(value) for key, value in item.items()}
-
 
 class ConditionNotMet(ConcurrentModification):
     """A conditional write's condition did not hold (callers that expect it catch it)."""
@@ -65,6 +54,12 @@ class TokenIdTaken(Exception):
 @dataclass(frozen=True, slots=True)
 class Page:
     records: list[TokenRecord]
+    last_key: dict[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class IdPage:
+    token_ids: list[str]
     last_key: dict[str, str] | None
 
 
@@ -190,6 +185,45 @@ class TokenRepository:
         filter_values: Mapping[str, Any] | None = None,
     ) -> Page:
         """One Query on an index, newest first; Limit bounds the items read."""
+        response = self._query(
+            index, partition_attribute, partition, limit, start_key, filter_expression, filter_values
+        )
+        return Page(
+            records=[TokenRecord.from_item(deserialize(item)) for item in response.get("Items", [])],
+            last_key=_page_key(response),
+        )
+
+    def query_token_ids(
+        self,
+        index: str,
+        partition_attribute: str,
+        partition: str,
+        limit: int,
+        start_key: dict[str, str] | None,
+        filter_expression: str | None = None,
+        filter_values: Mapping[str, Any] | None = None,
+    ) -> IdPage:
+        """As query_tokens, but the response carries each token's id only: a fraction of the
+        bytes to send and to parse when the caller acts on ids (bulk revoke)."""
+        response = self._query(
+            index, partition_attribute, partition, limit, start_key, filter_expression, filter_values, "token_id"
+        )
+        return IdPage(
+            token_ids=[str(deserialize(item)["token_id"]) for item in response.get("Items", [])],
+            last_key=_page_key(response),
+        )
+
+    def _query(
+        self,
+        index: str,
+        partition_attribute: str,
+        partition: str,
+        limit: int,
+        start_key: dict[str, str] | None,
+        filter_expression: str | None,
+        filter_values: Mapping[str, Any] | None,
+        projection: str | None = None,
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "TableName": self.table_name,
             "IndexName": index,
@@ -201,16 +235,13 @@ class TokenRepository:
         }
         if filter_expression:
             params["FilterExpression"] = filter_expression
+        if projection:
+            params["ProjectionExpression"] = projection
         if start_key:
             params["ExclusiveStartKey"] = serialize(start_key)
         with translate_errors():
-            response = self.client.query(**params)
-        records = [TokenRecord.from_item(deserialize(item)) for item in response.get("Items", [])]
-        last_key = response.get("LastEvaluatedKey")
-        return Page(
-            records=records,
-            last_key={k: str(v) for k, v in deserialize(last_key).items()} if last_key else None,
-        )
+            response: dict[str, Any] = self.client.query(**params)  # type: ignore[assignment]
+        return response
 
     def record_use(self, token_id: str, used_at: int, source_ip: str | None, not_since: int) -> None:
         """Records the last use unless another request recorded one since `not_since`."""
@@ -237,7 +268,31 @@ class TokenRepository:
     def revoke(
         self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
     ) -> RevokeOutcome:
-        """Marks the token revoked unless it already is.
+        """Marks the token revoked unless it already is, and returns the token as it now is."""
+        result = self._set_revoked(token_id, org_id, owner_id, revoked_at, revoked_by, ttl, return_item=True)
+        if isinstance(result, RevokeOutcome):
+            return result
+        return RevokeOutcome(record=TokenRecord.from_item(deserialize(result)), newly_revoked=True)
+
+    def revoke_quietly(
+        self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
+    ) -> bool:
+        """As revoke, for bulk revokes: True when this call revoked the token, False when it
+        already was. The response carries no item, which saves parsing one per token."""
+        result = self._set_revoked(token_id, org_id, owner_id, revoked_at, revoked_by, ttl, return_item=False)
+        return not isinstance(result, RevokeOutcome)
+
+    def _set_revoked(
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str | None,
+        revoked_at: int,
+        revoked_by: str,
+        ttl: int,
+        return_item: bool,
+    ) -> dict[str, Any] | RevokeOutcome:
+        """The token's new attributes, or the outcome of a token that was already revoked.
 
         The condition pins the organisation (and the owner for non-admins) and requires the
         item to exist, so revoke never creates an item nor touches another tenant's.
@@ -269,14 +324,15 @@ class TokenRepository:
                     ConditionExpression=condition,
                     ExpressionAttributeNames={"#ttl": "ttl"},
                     ExpressionAttributeValues=serialize(values),
-                    ReturnValues="ALL_NEW",
+                    ReturnValues="ALL_NEW" if return_item else "NONE",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as error:
                 if _error_code(error) != "ConditionalCheckFailedException":
                     raise
                 return self._explain_failed_revoke(error, token_id, org_id, owner_id)
-        return RevokeOutcome(record=TokenRecord.from_item(deserialize(response["Attributes"])), newly_revoked=True)
+        attributes: dict[str, Any] = response.get("Attributes", {})
+        return attributes
 
     def _explain_failed_revoke(
         self, error: ClientError, token_id: str, org_id: str, owner_id: str | None
@@ -308,3 +364,8 @@ class TokenRepository:
     def put_policy(self, org_id: str, policy: OrgPolicy) -> None:
         with translate_errors():
             self.client.put_item(TableName=self.table_name, Item=serialize(policy.to_item(org_id)))
+
+
+def _page_key(response: Mapping[str, Any]) -> dict[str, str] | None:
+    last_key = response.get("LastEvaluatedKey")
+    return {key: str(value) for key, value in deserialize(last_key).items()} if last_key else None

@@ -6,9 +6,10 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from token_service.clock import Clock, system_clock
 from token_service.config import ServiceConfig
@@ -42,7 +43,7 @@ DAY = 86_400
 MAX_CREATE_ATTEMPTS = 40
 MAX_QUERY_ROUNDS = 10
 SLOT_GRACE_SECONDS = 60  # longer than a create can take (the function times out after 10 s)
-BULK_PAGE_SIZE = 100
+BULK_PAGE_SIZE = 1000  # ids only: a full page is a few tens of kilobytes
 BULK_REVOKE_WORKERS = 16  # each UpdateItem mostly waits on the network
 _TOKEN_ID = re.compile(f"[0-9A-Za-z]{{{ID_LENGTH}}}")
 
@@ -65,8 +66,18 @@ class TokenListing:
     next_cursor: str | None
 
 
-RevokeListener = Callable[[list[TokenRecord]], None]
-"""Called with the tokens a revoke has just revoked (the authorizer cache flush hooks in here)."""
+RevokeListener = Callable[[list[str]], None]
+"""Called with the ids of the tokens a revoke has just revoked (the authorizer cache flush hooks in here)."""
+
+
+class Revocation(TypedDict):
+    """The repository's revoke arguments besides the token id."""
+
+    org_id: str
+    owner_id: str | None  # None: any owner in the organisation (admins)
+    revoked_at: int
+    revoked_by: str
+    ttl: int
 
 
 class TokenService:
@@ -235,7 +246,7 @@ class TokenService:
         role = self.catalog.role(caller.role)
         outcome = self._revoke(caller, role, token_id)
         if outcome.newly_revoked:
-            self._notify_revoked([outcome.record])
+            self._notify_revoked([token_id])
         return outcome
 
     def bulk_revoke(self, caller: Caller, request: BulkRevokeRequest) -> list[tuple[str, RevokeResult]]:
@@ -245,8 +256,9 @@ class TokenService:
         (throttling, a timeout) can simply be repeated: it finishes what is left.
         """
         role = self.catalog.role(caller.role)
+        ids: Iterable[str]
         if request.token_ids is not None:
-            ids = list(dict.fromkeys(request.token_ids))
+            ids = request.token_ids
         elif request.owner_id is not None:
             if not is_valid_identifier(request.owner_id):
                 raise InvalidRequest.field("owner_id", "is not a valid user id")
@@ -257,42 +269,39 @@ class TokenService:
             self._require_admin(caller, "revoke the organisation's tokens", role)
             ids = self._active_ids(ORG_INDEX, "gsi2pk", org_partition(caller.org_id))
 
-        outcomes: dict[str, RevokeOutcome | None] = {}
+        futures: dict[str, Future[RevokeResult]] = {}  # in request (or listing) order
         failure: BaseException | None = None
         with ThreadPoolExecutor(max_workers=BULK_REVOKE_WORKERS) as pool:
-            futures = {pool.submit(self._try_revoke, caller, role, token_id): token_id for token_id in ids}
-            for future in as_completed(futures):
+            try:
+                # The workers start on the first page of ids while the next is being read.
+                for token_id in ids:
+                    if token_id not in futures:
+                        futures[token_id] = pool.submit(self._try_revoke, caller, role, token_id)
+            except DomainError as error:
+                failure = error
+            results: list[tuple[str, RevokeResult]] = []
+            for token_id, future in futures.items():
                 try:
-                    outcomes[futures[future]] = future.result()
+                    results.append((token_id, future.result()))
                 except DomainError as error:
                     failure = failure or error
         # Flush for what was revoked even when some updates failed: those tokens are revoked
         # in the table, and their cached policies must not outlive that.
-        revoked = [outcome.record for outcome in outcomes.values() if outcome and outcome.newly_revoked]
+        revoked = [token_id for token_id, result in results if result == "revoked"]
         if revoked:
             self._notify_revoked(revoked)
         if failure is not None:
             raise failure
-        results: list[tuple[str, RevokeResult]] = []
-        for token_id in ids:
-            outcome = outcomes[token_id]
-            if outcome is None:
-                results.append((token_id, "not_found"))
-            else:
-                results.append((token_id, "revoked" if outcome.newly_revoked else "already_revoked"))
         return results
 
-    def _active_ids(self, index: str, attribute: str, partition: str) -> list[str]:
-        return [record.token_id for record in self._iterate_active(index, attribute, partition)]
-
-    def _iterate_active(self, index: str, attribute: str, partition: str) -> Iterator[TokenRecord]:
+    def _active_ids(self, index: str, attribute: str, partition: str) -> Iterator[str]:
         start_key: dict[str, str] | None = None
         values = {":now": int(self.clock())}
         while True:
-            page = self.repository.query_tokens(
+            page = self.repository.query_token_ids(
                 index, attribute, partition, BULK_PAGE_SIZE, start_key, STATUS_FILTERS["active"], values
             )
-            yield from page.records
+            yield from page.token_ids
             start_key = page.last_key
             if start_key is None:
                 return
@@ -319,31 +328,37 @@ class TokenService:
             ttl=now + self.config.retention_days * DAY,
         )
         if outcome.newly_revoked:
-            self._notify_revoked([outcome.record])
+            self._notify_revoked([token_id])
         return outcome
 
-    def _try_revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeOutcome | None:
+    def _try_revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeResult:
+        if not _TOKEN_ID.fullmatch(token_id):
+            return "not_found"
         try:
-            return self._revoke(caller, role, token_id)
+            newly_revoked = self.repository.revoke_quietly(token_id, **self._revocation(caller, role))
         except TokenNotFound:
-            return None
+            return "not_found"
+        return "revoked" if newly_revoked else "already_revoked"
 
     def _revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeOutcome:
         if not _TOKEN_ID.fullmatch(token_id):
             raise TokenNotFound()
-        now = int(self.clock())
-        return self.repository.revoke(
-            token_id,
-            org_id=caller.org_id,
-            owner_id=None if role.organisation_admin else caller.user_id,
-            revoked_at=now,
-            revoked_by=caller.user_id,
-            ttl=now + self.config.retention_days * DAY,
-        )
+        return self.repository.revoke(token_id, **self._revocation(caller, role))
 
-    def _notify_revoked(self, records: Iterable[TokenRecord]) -> None:
+    def _revocation(self, caller: Caller, role: Role) -> Revocation:
+        """Who may be revoked (admins: the organisation's tokens; others: their own), by whom, when."""
+        now = int(self.clock())
+        return {
+            "org_id": caller.org_id,
+            "owner_id": None if role.organisation_admin else caller.user_id,
+            "revoked_at": now,
+            "revoked_by": caller.user_id,
+            "ttl": now + self.config.retention_days * DAY,
+        }
+
+    def _notify_revoked(self, token_ids: list[str]) -> None:
         if self.on_revoked is not None:
-            self.on_revoked(list(records))
+            self.on_revoked(token_ids)
 
     # -- access rules ---------------------------------------------------------------------
 
