@@ -52,6 +52,11 @@ class Decision:
         return self.reason is Reason.ALLOWED
 
 
+# Shared answers (Decision is immutable) for the requests rejected before any read.
+_MISSING = Decision(Reason.MISSING)
+_MALFORMED = Decision(Reason.MALFORMED)
+
+
 def bearer_token(header: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive)."""
     if not header or len(header) > _MAX_HEADER_LENGTH:
@@ -79,11 +84,11 @@ class TokenAuthorizer:
     def decide(self, authorization: str | None, method: str, path: str, source_ip: str | None = None) -> Decision:
         token = bearer_token(authorization)
         if token is None:
-            return Decision(Reason.MISSING)
+            return _MISSING
         try:
             parsed = parse_token(token, self.token_prefix)
         except InvalidTokenFormat:
-            return Decision(Reason.MALFORMED)  # rejected offline: no database read
+            return _MALFORMED  # rejected offline: no database read
         try:
             record = self.repository.get_token(parsed.token_id)
         except DomainError:

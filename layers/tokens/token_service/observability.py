@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ def get_tracer() -> Tracer:
 # Read once: the authorizer writes one decision line per request.
 _SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "api-tokens")
 _NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ApiTokens")
+_SERVICE_JSON = json.dumps(_SERVICE)
+_ENCODER = json.JSONEncoder(default=str)  # one instance: json.dumps(default=...) builds one per call
 
 
 def write_decision_line(line: str) -> None:
@@ -61,24 +63,32 @@ def write_decision_line(line: str) -> None:
 
 
 def decision_record(metric: str, dimensions: dict[str, str], fields: dict[str, Any], level: str = "INFO") -> None:
-    """One line: a structured log entry whose `_aws` block also makes it a metric (count 1)."""
+    """One line: a structured log entry whose `_aws` block also makes it a metric (count 1).
+
+    Only the fields are encoded per call; the rest of the line is text prepared once per
+    metric, since the authorizer writes one of these for every request, rejected or not."""
     now = time.time()
-    document = {
-        "level": level,
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z",
-        "service": _SERVICE,
-        **fields,
-        **dimensions,
-        metric: 1,
-        "_aws": {
-            "Timestamp": int(now * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": _NAMESPACE,
-                    "Dimensions": [["service", *dimensions]],
-                    "Metrics": [{"Name": metric, "Unit": "Count"}],
-                }
-            ],
-        },
+    timestamp = f"{_utc_second(int(now))}.{int(now * 1000) % 1000:03d}Z"
+    head = f'{{"level":"{level}","timestamp":"{timestamp}","service":{_SERVICE_JSON},'
+    body = _ENCODER.encode({**fields, **dimensions, metric: 1})[1:-1]
+    write_decision_line(f"{head}{body}{_EMF_HEAD}{int(now * 1000)}{_emf_directive(metric, tuple(dimensions))}")
+
+
+@lru_cache(maxsize=2)
+def _utc_second(epoch_second: int) -> str:
+    """Formatted once per second, not once per line."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_second))
+
+
+_EMF_HEAD = ',"_aws":{"Timestamp":'
+
+
+@cache
+def _emf_directive(metric: str, dimension_names: tuple[str, ...]) -> str:
+    """The rest of the embedded-metric-format block that makes the line a count of `metric`."""
+    directive = {
+        "Namespace": _NAMESPACE,
+        "Dimensions": [["service", *dimension_names]],
+        "Metrics": [{"Name": metric, "Unit": "Count"}],
     }
-    write_decision_line(json.dumps(document, default=str))
+    return f',"CloudWatchMetrics":[{json.dumps(directive)}]}}}}'
