@@ -2,23 +2,30 @@
 
 import token_service.startup  # first: pauses garbage collection while modules load
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
 from token_service.api import create_app, current_caller, get_service, json_response, lambda_handler_for
 from token_service.models import CreatedTokenView, CreateTokenRequest, TokenView
 from token_service.observability import logger, metrics
+from token_service.rest import JsonResponse
 
 app = create_app()
 
 
-@app.post("/tokens", summary="Create an API token", responses={201: {"description": "Token created"}})
-def create_token(request: Annotated[CreateTokenRequest, Body()]) -> Response[CreatedTokenView]:
+@app.route(
+    "POST",
+    "/tokens",
+    summary="Create an API token",
+    body=CreateTokenRequest,
+    response=CreatedTokenView,
+    status=201,
+    description="Token created",
+)
+def create_token(body: CreateTokenRequest) -> JsonResponse:
     service = get_service()
-    created = service.create_token(current_caller(app), request)
+    created = service.create_token(current_caller(app), body)
     metrics.add_metric(name="TokensCreated", unit=MetricUnit.Count, value=1)
     logger.info("Token created", extra={"token_id": created.record.token_id, "scopes": list(created.record.scopes)})
     view = TokenView.from_record(created.record, service.clock())

@@ -3,32 +3,37 @@
 import token_service.startup  # first: pauses garbage collection while modules load
 
 from collections import Counter
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 
 from token_service.api import create_app, current_caller, get_service, json_response, lambda_handler_for
-from token_service.models import BulkRevokeRequest, BulkRevokeView, RevokeResultView, TokenView
+from token_service.models import BulkRevokeRequest, BulkRevokeView, RevokeResultView, TokenIdPath, TokenView
 from token_service.observability import logger, metrics
+from token_service.rest import JsonResponse
 
 app = create_app()
 
 
-@app.delete("/tokens/<token_id>", summary="Revoke one token (idempotent)")
-def revoke_token(token_id: Annotated[str, Path(max_length=64)]) -> Response[TokenView]:
+@app.route(
+    "DELETE",
+    "/tokens/{token_id}",
+    summary="Revoke one token (idempotent)",
+    path_parameters=TokenIdPath,
+    response=TokenView,
+)
+def revoke_token(path: TokenIdPath) -> JsonResponse:
     service = get_service()
-    outcome = service.revoke_token(current_caller(app), token_id)
+    outcome = service.revoke_token(current_caller(app), path.token_id)
     if outcome.newly_revoked:
         metrics.add_metric(name="TokensRevoked", unit=MetricUnit.Count, value=1)
-        logger.info("Token revoked", extra={"token_id": token_id})
+        logger.info("Token revoked", extra={"token_id": path.token_id})
     return json_response(200, TokenView.from_record(outcome.record, service.clock()))
 
 
-@app.post("/tokens/revoke", summary="Revoke tokens in bulk")
-def bulk_revoke(request: Annotated[BulkRevokeRequest, Body()]) -> Response[BulkRevokeView]:
-    results = get_service().bulk_revoke(current_caller(app), request)
+@app.route("POST", "/tokens/revoke", summary="Revoke tokens in bulk", body=BulkRevokeRequest, response=BulkRevokeView)
+def bulk_revoke(body: BulkRevokeRequest) -> JsonResponse:
+    results = get_service().bulk_revoke(current_caller(app), body)
     counts = Counter(result for _, result in results)
     metrics.add_metric(name="TokensRevoked", unit=MetricUnit.Count, value=counts["revoked"])
     logger.info("Bulk revoke", extra={"counts": dict(counts)})

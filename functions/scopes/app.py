@@ -4,16 +4,15 @@ import token_service.startup  # first: pauses garbage collection while modules l
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-
 from token_service.api import create_app, current_caller, get_service, json_response, lambda_handler_for
 from token_service.models import ScopesView, ScopeView
+from token_service.rest import JsonResponse
 
 app = create_app()
 
 
-@app.get("/scopes", summary="Scopes you may grant")
-def list_scopes() -> Response[ScopesView]:
+@app.route("GET", "/scopes", summary="Scopes you may grant", response=ScopesView)
+def list_scopes() -> JsonResponse:
     caller = current_caller(app)
     scopes = get_service().grantable_scopes(caller)
     view = ScopesView(role=caller.role, scopes=[ScopeView(name=name, description=text) for name, text in scopes])

@@ -5,16 +5,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestValidationError,
-    ResponseValidationError,
-)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -38,6 +31,7 @@ from token_service.errors import (
 from token_service.identity import Caller, caller_from_claims
 from token_service.observability import get_tracer, logger, metrics
 from token_service.repository import TokenRepository
+from token_service.rest import JsonResponse, RequestInvalid, RestResolver, RouteNotFound
 from token_service.scopes import default_catalog
 from token_service.service import TokenService
 
@@ -69,18 +63,13 @@ _REASONS_BY_TYPE = {
 
 def json_response(
     status: int, payload: BaseModel | dict[str, Any], headers: dict[str, str] | None = None
-) -> Response[Any]:
+) -> JsonResponse:
     body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
     # Token metadata is private to its owner: no shared cache may keep any of it.
-    return Response(
-        status_code=status,
-        content_type="application/json",
-        body=body,
-        headers={"Cache-Control": "no-store", **(headers or {})},
-    )
+    return JsonResponse(status, body, {"Cache-Control": "no-store", **(headers or {})})
 
 
-def error_response(status: int, code: str, message: str, problems: Sequence[FieldProblem] = ()) -> Response[Any]:
+def error_response(status: int, code: str, message: str, problems: Sequence[FieldProblem] = ()) -> JsonResponse:
     error: dict[str, Any] = {"code": code, "message": message}
     if problems:
         error["fields"] = [{"field": problem.field, "reason": problem.reason} for problem in problems]
@@ -105,47 +94,43 @@ def problems_from_validation(errors: Sequence[Any]) -> list[FieldProblem]:
     return problems
 
 
-def create_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+def create_app() -> RestResolver:
+    return RestResolver()
 
-    @app.exception_handler(RequestValidationError)
-    def _invalid_request(error: RequestValidationError) -> Response[Any]:
+
+def response_for(error: Exception) -> JsonResponse:
+    """The one table's answer to anything a handler raised."""
+    if isinstance(error, RequestInvalid):
         return error_response(
-            400, "invalid_request", "The request is not valid.", problems_from_validation(error.errors())
+            400, "invalid_request", "The request is not valid.", problems_from_validation(error.errors)
         )
-
-    @app.exception_handler(ResponseValidationError)
-    def _invalid_response(error: ResponseValidationError) -> Response[Any]:
-        logger.error("Response failed its own schema", extra={"errors": str(error.errors())[:2000]})
-        return error_response(500, "internal_error", "The service failed to process the request.")
-
-    @app.exception_handler(DomainError)
-    def _domain_error(error: DomainError) -> Response[Any]:
-        status, code = next(ERROR_RESPONSES[kind] for kind in type(error).__mro__ if kind in ERROR_RESPONSES)
-        if status >= 500:
-            logger.exception("Storage failure", extra={"error_type": type(error.__cause__).__name__})
-        problems: list[FieldProblem] = []
-        if isinstance(error, InvalidRequest):
-            problems = error.problems
-        elif isinstance(error, ScopeNotGrantable):
-            problems = [FieldProblem("scopes", f"your role may not grant: {', '.join(error.scopes)}")]
-        return error_response(status, code, str(error), problems)
-
-    @app.not_found
-    def _unknown_route(_: NotFoundError) -> Response[Any]:
+    if isinstance(error, BodyRejected):
+        return error_response(error.status, error.code, "The request is not valid.", [error.problem])
+    if isinstance(error, RouteNotFound):
         return error_response(404, "not_found", "No such route.")
-
-    @app.exception_handler(Exception)
-    def _unexpected(_: Exception) -> Response[Any]:
+    if not isinstance(error, DomainError):
         logger.exception("Unhandled error")
         return error_response(500, "internal_error", "The service failed to process the request.")
+    status, code = next(ERROR_RESPONSES[kind] for kind in type(error).__mro__ if kind in ERROR_RESPONSES)
+    if status >= 500:
+        logger.exception("Storage failure", extra={"error_type": type(error.__cause__).__name__})
+    problems: list[FieldProblem] = []
+    if isinstance(error, InvalidRequest):
+        problems = error.problems
+    elif isinstance(error, ScopeNotGrantable):
+        problems = [FieldProblem("scopes", f"your role may not grant: {', '.join(error.scopes)}")]
+    return error_response(status, code, str(error), problems)
 
-    return app
+
+def authorizer_context(app: RestResolver) -> dict[str, Any]:
+    """requestContext.authorizer: what API Gateway's authorizer vouched for."""
+    context = (app.current_event.get("requestContext") or {}).get("authorizer")
+    return context if isinstance(context, dict) else {}
 
 
-def current_caller(app: APIGatewayRestResolver) -> Caller:
+def current_caller(app: RestResolver) -> Caller:
     """The caller as the Cognito authorizer vouched for it; never the body, path or headers."""
-    caller = caller_from_claims(app.current_event.request_context.authorizer.claims)
+    caller = caller_from_claims(authorizer_context(app).get("claims"))
     logger.append_keys(org_id=caller.org_id, user_id=caller.user_id)
     return caller
 
@@ -169,60 +154,49 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def body_problem(event: dict[str, Any]) -> tuple[int, str, FieldProblem] | None:
-    """Checks a request body before routing: size, content type, and a JSON object without
-    duplicate keys. Powertools would otherwise take the first element of a JSON array as the
-    body, and JSON's last-duplicate-wins would let two readers see two different requests."""
+class BodyRejected(Exception):
+    """The request body is refused before routing (size, media type, JSON shape)."""
+
+    def __init__(self, status: int, code: str, problem: FieldProblem) -> None:
+        super().__init__(problem.reason)
+        self.status, self.code, self.problem = status, code, problem
+
+
+def request_document(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The body as a JSON object, or None without one; checks size, content type, and that
+    no key appears twice: JSON's last-duplicate-wins would let two readers see two
+    different requests."""
     body = event.get("body")
     if not body:
         return None
     if event.get("isBase64Encoded"):
-        return 415, "unsupported_media_type", FieldProblem("body", "must be JSON text, not base64-encoded")
+        raise BodyRejected(415, "unsupported_media_type", FieldProblem("body", "must be JSON text, not base64-encoded"))
     if len(body) > MAX_BODY_CHARACTERS:
-        return 413, "payload_too_large", FieldProblem("body", f"must be at most {MAX_BODY_CHARACTERS} characters")
+        raise BodyRejected(
+            413, "payload_too_large", FieldProblem("body", f"must be at most {MAX_BODY_CHARACTERS} characters")
+        )
     headers = {str(key).lower(): str(value) for key, value in (event.get("headers") or {}).items()}
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type != "application/json":
-        return 415, "unsupported_media_type", FieldProblem("body", "Content-Type must be application/json")
+        raise BodyRejected(415, "unsupported_media_type", FieldProblem("body", "Content-Type must be application/json"))
     try:
         document = json.loads(body, object_pairs_hook=_reject_duplicate_keys)
     except _DuplicateKey as duplicate:
-        return 400, "invalid_request", FieldProblem(str(duplicate), "appears more than once")
+        raise BodyRejected(400, "invalid_request", FieldProblem(str(duplicate), "appears more than once")) from None
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        return 400, "invalid_request", FieldProblem("body", "is not valid JSON")
+        raise BodyRejected(400, "invalid_request", FieldProblem("body", "is not valid JSON")) from None
     if not isinstance(document, dict):
-        return 400, "invalid_request", FieldProblem("body", "must be a JSON object")
-    return None
+        raise BodyRejected(400, "invalid_request", FieldProblem("body", "must be a JSON object"))
+    return document
 
 
-def _normalized_content_type(event: dict[str, Any]) -> dict[str, Any]:
-    """Media types are case-insensitive; Powertools compares them case-sensitively."""
-    for field in ("headers", "multiValueHeaders"):
-        headers = event.get(field) or {}
-        for key, value in headers.items():
-            if key.lower() == "content-type":
-                headers[key] = [item.lower() for item in value] if isinstance(value, list) else str(value).lower()
-    return event
-
-
-def _proxy_error(status: int, code: str, problem: FieldProblem) -> dict[str, Any]:
-    body = {"error": {"code": code, "message": "The request is not valid.", "fields": [asdict(problem)]}}
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
-
-
-def lambda_handler_for(
-    app: APIGatewayRestResolver,
-) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+def lambda_handler_for(app: RestResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        problem = body_problem(event)
-        if problem is not None:
-            return _proxy_error(*problem)
-        return app.resolve(_normalized_content_type(event), context)
+        try:
+            response = app.resolve(event, request_document(event))
+        except Exception as error:  # every failure has its defined answer (response_for)
+            response = response_for(error)
+        return response.proxy_result()
 
     if sdk_tracing_enabled():
         # X-Ray subsegments per AWS call; importing the X-Ray SDK costs ~100-200 ms of cold start.

@@ -28,6 +28,7 @@ NAME_MAX_LENGTH = 100
 MAX_SCOPES_PER_TOKEN = 50
 MAX_IDS_PER_BULK_REVOKE = 100
 MAX_LIFETIME_DAYS_LIMIT = 3650
+MAX_PAGE_SIZE = 100
 MAX_ACTIVE_TOKENS_LIMIT = 1000
 MAX_SCOPE_ENTRIES = 100  # raw list length, duplicates included
 # Control, surrogate, line/paragraph separator and format characters (bidi overrides,
@@ -86,11 +87,31 @@ def parse_expiry(value: str) -> Expiry:
         raise ValueError("is out of range") from None
 
 
-class StrictModel(BaseModel):
+class ApiModel(BaseModel):
+    # Built on first use, not at import: each function uses a few of these models, and
+    # building all of them cost a cold start ~15 ms (docs/performance.md, figure 3).
+    model_config = ConfigDict(defer_build=True)
+
+
+class StrictModel(ApiModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # -- requests -----------------------------------------------------------------------------
+
+
+class TokenListQuery(ApiModel):
+    """GET /tokens' query string; parameters it does not know are ignored."""
+
+    limit: int = Field(20, ge=1, description=f"Page size; values above {MAX_PAGE_SIZE} are capped.")
+    next: str | None = Field(None, max_length=1024, description="Cursor from the previous page.")
+    status: Literal["active", "expired", "revoked"] | None = None
+    owner_id: str | None = Field(None, max_length=128, description="Another user's tokens (admins).")
+    all_users: bool = Field(False, description="The whole organisation's tokens (admins).")
+
+
+class TokenIdPath(ApiModel):
+    token_id: str = Field(max_length=64)
 
 
 class CreateTokenRequest(StrictModel):
@@ -173,7 +194,7 @@ class PolicyUpdate(StrictModel):
 # -- responses ----------------------------------------------------------------------------
 
 
-class TokenView(BaseModel):
+class TokenView(ApiModel):
     token_id: str
     name: str
     owner_id: str
@@ -218,7 +239,7 @@ class CreatedTokenView(TokenView):
     warning: str = "Copy this token now. For security reasons it cannot be shown again."
 
 
-class TokenPageView(BaseModel):
+class TokenPageView(ApiModel):
     items: list[TokenView]
     next: str | None = Field(default=None, description="Pass as ?next= to get the following page.")
 
@@ -226,29 +247,29 @@ class TokenPageView(BaseModel):
 RevokeResult = Literal["revoked", "already_revoked", "not_found"]
 
 
-class RevokeResultView(BaseModel):
+class RevokeResultView(ApiModel):
     token_id: str
     result: RevokeResult
 
 
-class BulkRevokeView(BaseModel):
+class BulkRevokeView(ApiModel):
     results: list[RevokeResultView]
     revoked: int
     already_revoked: int
     not_found: int
 
 
-class ScopeView(BaseModel):
+class ScopeView(ApiModel):
     name: str
     description: str
 
 
-class ScopesView(BaseModel):
+class ScopesView(ApiModel):
     role: str
     scopes: list[ScopeView]
 
 
-class PolicyView(BaseModel):
+class PolicyView(ApiModel):
     max_lifetime_days: int
     default_lifetime_days: int
     max_active_tokens_per_user: int
