@@ -32,6 +32,7 @@ SERVICE_ENVIRONMENT = {
     "POWERTOOLS_LOG_LEVEL": "INFO",
     "POWERTOOLS_LOGGER_LOG_EVENT": "false",
     "POWERTOOLS_TRACE_DISABLED": "true",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
 }
 # Anything that would send the service elsewhere than the bench's endpoints.
 _CLEARED = (
