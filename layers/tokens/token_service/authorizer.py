@@ -15,7 +15,7 @@ from token_service.errors import DomainError
 from token_service.records import TokenRecord
 from token_service.repository import TokenRepository
 from token_service.route_scopes import ProtectedRoute, find_route
-from token_service.token_format import HASH_VERSION, InvalidTokenFormat, matches_hash, parse_token
+from token_service.token_format import HASH_VERSION, matches_hash, parse_token
 
 LAST_USED_INTERVAL_SECONDS = 600  # as GitLab: at most one last-use write per token per 10 minutes
 _MAX_HEADER_LENGTH = 512
@@ -85,9 +85,8 @@ class TokenAuthorizer:
         token = bearer_token(authorization)
         if token is None:
             return _MISSING
-        try:
-            parsed = parse_token(token, self.token_prefix)
-        except InvalidTokenFormat:
+        parsed = parse_token(token, self.token_prefix)
+        if parsed is None:
             return _MALFORMED  # rejected offline: no database read
         try:
             record = self.repository.get_token(parsed.token_id)

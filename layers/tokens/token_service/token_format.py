@@ -18,6 +18,7 @@ import re
 import secrets
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 ID_LENGTH = 16
@@ -27,12 +28,8 @@ BODY_LENGTH = ID_LENGTH + SECRET_LENGTH + CHECKSUM_LENGTH
 HASH_VERSION = 1  # sha256 of the whole token; bump when the hashing scheme changes
 
 _BASE = len(ALPHABET)
-_BODY_PATTERN = re.compile(f"[0-9A-Za-z]{{{BODY_LENGTH}}}")
+_CHECKSUM_PLACES = tuple(_BASE**place for place in reversed(range(CHECKSUM_LENGTH)))  # a CRC32 fits 6 places
 _PREFIX_PATTERN = re.compile(r"[a-z][a-z0-9]{1,9}")
-
-
-class InvalidTokenFormat(ValueError):
-    """The string is not a well-formed token; no database was consulted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +58,7 @@ def random_base62(length: int) -> str:
 
 def checksum(data: str) -> str:
     value = zlib.crc32(data.encode("ascii"))
-    digits = []
-    for _ in range(CHECKSUM_LENGTH):
-        value, remainder = divmod(value, _BASE)
-        digits.append(ALPHABET[remainder])
-    return "".join(reversed(digits))
+    return "".join([ALPHABET[value // place % _BASE] for place in _CHECKSUM_PLACES])
 
 
 def generate_token(prefix: str) -> ParsedToken:
@@ -74,19 +67,24 @@ def generate_token(prefix: str) -> ParsedToken:
     return ParsedToken(token_id=token_id, token=unchecked + checksum(unchecked))
 
 
-def parse_token(token: object, prefix: str) -> ParsedToken:
-    """Checks prefix, length, alphabet and checksum; raises InvalidTokenFormat otherwise."""
+def parse_token(token: object, prefix: str) -> ParsedToken | None:
+    """The token's parts, or None unless prefix, length, alphabet and checksum are right.
+
+    On the authorizer's path for every request, so it is one regular expression and the
+    checksum, and None rather than an exception: a rejection costs microseconds."""
     if not isinstance(token, str):
-        raise InvalidTokenFormat("not a string")
-    head = f"{prefix}_"
-    if len(token) != len(head) + BODY_LENGTH or not token.startswith(head):
-        raise InvalidTokenFormat("wrong prefix or length")
-    body = token[len(head) :]
-    if not _BODY_PATTERN.fullmatch(body):
-        raise InvalidTokenFormat("characters outside the token alphabet")
-    if not hmac.compare_digest(checksum(token[:-CHECKSUM_LENGTH]), token[-CHECKSUM_LENGTH:]):
-        raise InvalidTokenFormat("checksum mismatch")
-    return ParsedToken(token_id=body[:ID_LENGTH], token=token)
+        return None
+    parts = _token_pattern(prefix).fullmatch(token)
+    if parts is None or not hmac.compare_digest(checksum(token[:-CHECKSUM_LENGTH]), parts[2]):
+        return None
+    return ParsedToken(token_id=parts[1], token=parts[0])
+
+
+@lru_cache(maxsize=4)
+def _token_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"{re.escape(prefix)}_([0-9A-Za-z]{{{ID_LENGTH}}})[0-9A-Za-z]{{{SECRET_LENGTH}}}([0-9A-Za-z]{{{CHECKSUM_LENGTH}}})"
+    )
 
 
 def hash_token(token: str) -> str:
