@@ -73,6 +73,12 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
     warm = interleaved_calls(warm_decision, get_item, pairs=pairs)
     warm_calls = list(calls)
     decide = interleaved_calls(warm_decide, get_item, pairs=pairs // 2)
+    service_client = module.authorizer.repository.client
+
+    def get_item_on_service_client() -> None:  # botocore, fixed User-Agent, no parameter validation
+        service_client.get_item(TableName=TABLE_NAME, Key=key, ConsistentRead=True)
+
+    warm_same_client = interleaved_calls(warm_decision, get_item_on_service_client, pairs=pairs // 2)
     stored = bare.get_item(TableName=TABLE_NAME, Key=key, ConsistentRead=True)["Item"]
 
     def reject_in_handler() -> None:
@@ -97,6 +103,7 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
         "warm": warm.as_dict(),
         "warm_decide": decide.as_dict(),
         "first_call_operations": first_call,
+        "warm_same_client": warm_same_client.as_dict(),
         "warm_calls_total": len(warm_calls),
         "warm_operations": sorted(set(warm_calls)),
         "warm_invocations": warm.repetitions + 10,  # plus the timing warm-up calls

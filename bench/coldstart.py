@@ -260,7 +260,7 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
     authorizer_repetitions = 4 if quick else 9
     other_repetitions = 2 if quick else 4
     importtime_runs = 1 if quick else 3
-    results: dict[str, Any] = {"functions": {}, "importtime": {}, "dev_packages": {}, "pause_gc": {}}
+    results: dict[str, Any] = {"functions": {}, "importtime": {}, "dev_packages": {}}
     with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as directory:
         workdir = Path(directory)
         plan = Plan(workdir)
@@ -300,16 +300,6 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
                 ]
                 for tag, arguments in pair if repetition % 2 == 0 else reversed(pair):
                     plan.add(tag, arguments)
-        # What-if: the garbage collector paused while the handler module initialises (a change the
-        # handler could make: gc.disable() before its imports, gc.freeze(); gc.enable() after them).
-        for repetition in range(other_repetitions):
-            for name in (AUTHORIZER, "CreateTokenFunction"):
-                pair = [
-                    (("pause-gc", name, "handler"), handler(name, "--pause-gc")),
-                    (("pause-gc", name, "baseline"), baseline_arguments[name]),
-                ]
-                for tag, arguments in pair if repetition % 2 == 0 else reversed(pair):
-                    plan.add(tag, arguments)
         # The authorizer again with the venv's dev-only packages importable (as `make dev` runs it).
         for repetition in range(other_repetitions):
             pair = [
@@ -332,9 +322,6 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
                 entry[f"{tag[2]}_maxrss_kib"].append(measured["maxrss_kib"])
             elif tag[0] == "dev":
                 results["dev_packages"].setdefault(f"{tag[2]}_s", []).append(measured["cold_start_s"])
-            elif tag[0] == "pause-gc":
-                entry = results["pause_gc"].setdefault(tag[1], {"handler_s": [], "baseline_s": []})
-                entry[f"{tag[2]}_s"].append(measured["cold_start_s"])
             elif tag[0] == "importtime":
                 importtime_outputs[tag[1]].append(measured["stderr"])
         baseline_imports = import_profile(importtime_outputs.pop("baseline"))

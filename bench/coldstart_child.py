@@ -1,6 +1,6 @@
 """One cold start, in a fresh interpreter (run as a script, so that it imports nothing else).
 
-    python bench/coldstart_child.py RESULT_FILE handler CODE_DIR EVENT_FILE [--count] [--dev-packages] [--pause-gc]
+    python bench/coldstart_child.py RESULT_FILE handler CODE_DIR EVENT_FILE [--count] [--dev-packages]
     python bench/coldstart_child.py RESULT_FILE baseline [--get-item PK] [--count] [--dev-packages]
 
 `handler` imports functions/<name>/app.py and serves one event, as the Lambda runtime does
@@ -67,12 +67,6 @@ def _count_calls(calls: list) -> None:
 def main() -> None:
     result_file, mode, *rest = (argument for argument in sys.argv[1:] if argument != "--dev-packages")
     calls: list = []
-    pause_gc = "--pause-gc" in rest  # what-if: no garbage collection while the module initialises
-    if pause_gc:
-        import gc
-
-        rest.remove("--pause-gc")
-        gc.disable()
     if "--count" in rest:
         rest.remove("--count")
         _count_calls(calls)
@@ -84,9 +78,6 @@ def main() -> None:
         module = importlib.util.module_from_spec(spec)
         sys.modules["app"] = module
         spec.loader.exec_module(module)
-        if pause_gc:
-            gc.freeze()  # what init built stays out of later collections
-            gc.enable()
         with open(event_file, encoding="utf-8") as stream:
             event = json.load(stream)
         try:
