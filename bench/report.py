@@ -596,7 +596,7 @@ def _revoke(results: dict[str, Any]) -> tuple[list[Row], str]:
                 + ". Already done in the code for this figure: the owner's ids are read with a projection of "
                 "the id only, in pages of 1,000, and revoking starts on the first page; each UpdateItem asks "
                 "for no returned item; the clients send a fixed User-Agent and skip client-side parameter "
-                "validation (together about a third of the client CPU per revoke)."
+                "validation (together about a quarter of the client CPU per request)."
             )
         detail = (
             f"{_ms(single / data['tokens'])} per single revoke, of which {_ms(cpu_single / data['tokens'])} "
