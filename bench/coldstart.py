@@ -258,7 +258,7 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
     quick = settings.quick
     events = Events(client("dynamodb", settings.endpoint), time.time())
     authorizer_repetitions = 4 if quick else 9
-    other_repetitions = 2 if quick else 4
+    other_repetitions = 2 if quick else 6
     importtime_runs = 1 if quick else 3
     results: dict[str, Any] = {"functions": {}, "importtime": {}, "dev_packages": {}}
     with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as directory:

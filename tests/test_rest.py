@@ -1,0 +1,100 @@
+"""token_service.rest: the management functions' resolver, on its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, Field
+
+from token_service.rest import JsonResponse, RequestInvalid, RestResolver, RouteNotFound
+
+
+class ItemPath(BaseModel):
+    item_id: str = Field(max_length=8)
+
+
+class ItemQuery(BaseModel):
+    limit: int = Field(10, ge=1, description="Page size.")
+    deleted: bool = False
+
+
+class ItemBody(BaseModel):
+    name: str
+
+
+class ItemView(BaseModel):
+    item_id: str
+    name: str
+
+
+@pytest.fixture
+def app() -> RestResolver:
+    app = RestResolver()
+
+    @app.route("GET", "/items", summary="List", query=ItemQuery, response=ItemView)
+    def list_items(query: ItemQuery) -> JsonResponse:
+        return JsonResponse(200, {"limit": query.limit, "deleted": query.deleted})
+
+    @app.route("PUT", "/items/{item_id}", summary="Put", path_parameters=ItemPath, body=ItemBody, response=ItemView)
+    def put_item(path: ItemPath, body: ItemBody) -> JsonResponse:
+        return JsonResponse(200, {"item_id": path.item_id, "name": body.name}, {"Cache-Control": "no-store"})
+
+    return app
+
+
+def event(method: str, path: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"httpMethod": method, "path": path, "queryStringParameters": query}
+
+
+def test_routes_by_method_and_path_and_passes_validated_models(app: RestResolver) -> None:
+    listed = app.resolve(event("GET", "/items", {"limit": "5", "deleted": "true", "unknown": "x"}), None)
+    assert (listed.status, listed.body) == (200, {"limit": 5, "deleted": True})
+    put = app.resolve(event("PUT", "/items/abc"), {"name": "n"})
+    assert put.proxy_result() == {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "body": '{"item_id":"abc","name":"n"}',
+        "isBase64Encoded": False,
+    }
+    assert app.current_event["path"] == "/items/abc"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("DELETE", "/items"), ("GET", "/items/"), ("PUT", "/items/a/b"), ("PUT", "/items/"), ("GET", "/other"), ("", "")],
+)
+def test_anything_else_is_no_route(app: RestResolver, method: str, path: str) -> None:
+    with pytest.raises(RouteNotFound):
+        app.resolve(event(method, path), {"name": "n"})
+
+
+def test_errors_are_located_and_all_reported_at_once(app: RestResolver) -> None:
+    with pytest.raises(RequestInvalid) as invalid:
+        app.resolve(event("PUT", "/items/123456789"), {"name": 5})
+    assert {(error["loc"], error["type"]) for error in invalid.value.errors} == {
+        (("path", "item_id"), "string_too_long"),
+        (("body", "name"), "string_type"),
+    }
+    with pytest.raises(RequestInvalid) as missing:
+        app.resolve(event("PUT", "/items/a"), None)
+    assert [(error["loc"], error["type"]) for error in missing.value.errors] == [(("body",), "missing")]
+    with pytest.raises(RequestInvalid) as query:
+        app.resolve(event("GET", "/items", {"limit": "0"}), None)
+    assert [error["loc"] for error in query.value.errors] == [("query", "limit")]
+
+
+def test_openapi_describes_each_route_from_its_models(app: RestResolver) -> None:
+    paths, schemas = app.openapi_paths()
+    listing = paths["/items"]["get"]
+    assert listing["operationId"] == "list_items_items_get"
+    assert [(p["name"], p["in"], p["required"]) for p in listing["parameters"]] == [
+        ("limit", "query", False),
+        ("deleted", "query", False),
+    ]
+    assert listing["parameters"][0]["description"] == "Page size."
+    put = paths["/items/{item_id}"]["put"]
+    assert put["parameters"][0]["name"] == "item_id" and put["parameters"][0]["required"]
+    assert put["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ItemBody"}
+    assert put["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ItemView"}
+    assert {"ItemBody", "ItemView"} <= set(schemas)
