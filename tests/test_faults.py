@@ -411,6 +411,35 @@ def test_a_bulk_revoke_that_fails_half_way_still_flushes_what_it_revoked(
     assert fake_apigateway.flushes, "tokens were revoked but the authorizer cache was not flushed"
 
 
+def test_a_bulk_revoke_whose_listing_fails_on_a_later_page_still_flushes_what_it_revoked(
+    member: Console,
+    fake_apigateway: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """By owner, the ids are read a page at a time and the first page is being revoked while the
+    next is read. When a later page fails, even with an error nobody foresaw, the answer is a
+    defined failure and the tokens already revoked have their cached policies flushed."""
+    monkeypatch.setattr("token_service.service.BULK_PAGE_SIZE", 2)
+    ids = [member.create_ok(f"paged {index}")["token_id"] for index in range(5)]
+    repository = api.get_service().repository
+    read_page = repository.query_token_ids
+    pages = 0
+
+    def second_page_fails(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pages
+        pages += 1
+        if pages == 2:
+            raise RuntimeError("an unforeseen failure while listing")
+        return read_page(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "query_token_ids", second_page_fails)
+    response = member.request("POST", "/tokens/revoke", body={"owner_id": member.identity.user_id})
+    assert response.status == 500 and response.json()["error"]["code"] == "internal_error"
+    statuses = [member.request("GET", f"/tokens/{token_id}").json()["status"] for token_id in ids]
+    assert statuses.count("revoked") == 2, statuses  # the first page (newest first) was revoked
+    assert fake_apigateway.flushes, "tokens were revoked but the authorizer cache was not flushed"
+
+
 # -- the authorizer: what tests/test_authorizer.py does not already cover ------------------------
 
 

@@ -60,9 +60,24 @@ def test_routes_by_method_and_path_and_passes_validated_models(app: RestResolver
     assert app.current_event["path"] == "/items/abc"
 
 
+def test_a_trailing_slash_reaches_the_route_as_in_api_gateway(app: RestResolver) -> None:
+    assert app.resolve(event("GET", "/items/"), None).status == 200
+    assert app.resolve(event("PUT", "/items/abc/"), {"name": "n"}).body == {"item_id": "abc", "name": "n"}
+
+
+def test_a_repeated_query_parameter_is_refused(app: RestResolver) -> None:
+    request = event("GET", "/items", {"limit": "5"})
+    request["multiValueQueryStringParameters"] = {"limit": ["2", "5"], "unknown": ["a", "b"]}
+    with pytest.raises(RequestInvalid) as invalid:
+        app.resolve(request, None)
+    assert [(error["loc"], error["msg"]) for error in invalid.value.errors] == [
+        (("query", "limit"), "appears more than once")
+    ]
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("DELETE", "/items"), ("GET", "/items/"), ("PUT", "/items/a/b"), ("PUT", "/items/"), ("GET", "/other"), ("", "")],
+    [("DELETE", "/items"), ("GET", "/items/x"), ("PUT", "/items/a/b"), ("PUT", "/items/"), ("GET", "/other"), ("", "")],
 )
 def test_anything_else_is_no_route(app: RestResolver, method: str, path: str) -> None:
     with pytest.raises(RouteNotFound):

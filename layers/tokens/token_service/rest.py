@@ -66,12 +66,13 @@ class Route:
     pattern: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        # A path parameter is one whole, non-empty segment, as API Gateway's {name} is.
+        # A path parameter is one whole, non-empty segment, as API Gateway's {name} is; API
+        # Gateway hands /tokens/ to the /tokens resource with the slash still in the path.
         segments = [
             f"(?P<{name.group(1)}>[^/]+)" if (name := _PATH_PARAMETER.fullmatch(segment)) else re.escape(segment)
             for segment in self.path.split("/")
         ]
-        object.__setattr__(self, "pattern", re.compile("/".join(segments)))
+        object.__setattr__(self, "pattern", re.compile("/".join(segments) + "/*"))
 
     @property
     def operation_id(self) -> str:
@@ -126,6 +127,14 @@ class RestResolver:
             ("query", route.query, event.get("queryStringParameters") or {}),
             ("body", route.body, document),
         )
+        if route.query is not None:
+            # API Gateway keeps the last of repeated parameters; two values are two requests.
+            repeated = event.get("multiValueQueryStringParameters") or {}
+            errors += [
+                {"type": "repeated", "loc": ("query", name), "msg": "appears more than once"}
+                for name, values in repeated.items()
+                if name in route.query.model_fields and isinstance(values, list) and len(values) > 1
+            ]
         for location, model, value in inputs:
             if model is None:
                 continue

@@ -277,7 +277,7 @@ class TokenService:
                 for token_id in ids:
                     if token_id not in futures:
                         futures[token_id] = pool.submit(self._try_revoke, caller, role, token_id)
-            except DomainError as error:
+            except Exception as error:  # a failed page: still flush what the workers revoked
                 failure = error
             results: list[tuple[str, RevokeResult]] = []
             for token_id, future in futures.items():
