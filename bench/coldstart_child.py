@@ -7,8 +7,8 @@
 at a cold start. `baseline` does `import boto3; boto3.client("dynamodb")` and, with
 --get-item, one consistent GetItem. Both write to RESULT_FILE the monotonic clock when the
 event was served (the parent subtracts its own clock at spawn), the time spent in this
-script, the peak RSS, and (with --count) the AWS calls made, counted by a hook on boto3's
-default session.
+script, the peak RSS, and (with --count) the AWS calls made, counted by a handler that every
+botocore session registers, and the handler's HTTP status.
 """
 
 import time
@@ -56,11 +56,12 @@ class _Context:
 
 
 def _count_calls(calls: list) -> None:
-    import boto3
+    """Every botocore session created from here on (boto3's default one, or the service's own)
+    registers botocore's built-in handlers, this counter among them."""
+    from botocore.handlers import BUILTIN_HANDLERS
 
-    boto3.setup_default_session()
-    boto3.DEFAULT_SESSION.events.register(
-        "before-call", lambda model, **_: calls.append(f"{model.service_model.service_name}:{model.name}")
+    BUILTIN_HANDLERS.append(
+        ("before-call", lambda model, **_: calls.append(f"{model.service_model.service_name}:{model.name}"))
     )
 
 
@@ -81,7 +82,9 @@ def main() -> None:
         with open(event_file, encoding="utf-8") as stream:
             event = json.load(stream)
         try:
-            module.lambda_handler(event, _Context())
+            answer = module.lambda_handler(event, _Context())
+            if isinstance(answer, dict) and "statusCode" in answer:
+                calls.append(f"status:{answer['statusCode']}")
         except Exception as error:  # the authorizer answers 401 by raising; the bench checks calls
             calls.append(f"raised:{type(error).__name__}")
     else:

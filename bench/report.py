@@ -247,7 +247,8 @@ def _coldstart(data: dict[str, Any] | None) -> tuple[list[Row], list[Row], str, 
         rss_baseline = median(entry["baseline_maxrss_kib"]) / 1024
         if name == AUTHORIZER:
             authorizer_rss = (rss_handler, rss_baseline)
-        calls = ", ".join(call.split(":", 1)[1] for call in entry["calls"] if ":" in call) or "none"
+        calls = ", ".join(call.split(":", 1)[1] for call in entry["calls"] if call.startswith("dynamodb:")) or "none"
+        calls += "".join(f" ({call.split(':', 1)[1]})" for call in entry["calls"] if call.startswith("status:"))
         lines.append(
             f"| {name} | {calls} | {'client + GetItem' if 'GetItem' in entry['baseline'] else 'client only'} | "
             f"{_ms(handler)} | {_ms(baseline)} | {_x(ratio)} ({low:.2f}-{high:.2f}) | {len(pairs)} | "
