@@ -13,7 +13,7 @@ from token_service.cleanup import LifecycleStore
 from token_service.errors import TokenNotFound
 from token_service.lifecycle import PURGE, Schedule
 from token_service.records import ORG_INDEX, OWNER_INDEX, ActiveSet, OrgPolicy, Slot, TokenRecord, owner_partition
-from token_service.repository import ActiveSetChanged, TokenIdTaken, TokenRepository
+from token_service.repository import ActiveSetChanged, IndexQuery, TokenIdTaken, TokenRepository
 from token_service.token_format import generate_token
 
 pytestmark = pytest.mark.dynamodb_backends
@@ -115,14 +115,16 @@ def test_listing_pages_newest_first_and_filters(repository: TokenRepository) -> 
     repository.revoke(tokens[6].token_id, "org-a", None, NOW, "u1", NOW + DAY)
     seen, start = [], None
     while True:
-        page = repository.query_tokens(OWNER_INDEX, "gsi1pk", owner_partition("org-a", "u1"), 3, start)
+        page = repository.query_tokens(IndexQuery(OWNER_INDEX, "gsi1pk", owner_partition("org-a", "u1"), 3, start))
         assert len(page.records) <= 3
         seen += [item.token_id for item in page.records]
         start = page.last_key
         if start is None:
             break
     assert seen == [token.token_id for token in reversed(tokens)]
-    revoked = repository.query_tokens(ORG_INDEX, "gsi2pk", "ORG#org-a", 10, None, "attribute_exists(revoked_at)", None)
+    revoked = repository.query_tokens(
+        IndexQuery(ORG_INDEX, "gsi2pk", "ORG#org-a", 10, None, "attribute_exists(revoked_at)")
+    )
     assert [item.token_id for item in revoked.records] == [tokens[6].token_id]
 
 

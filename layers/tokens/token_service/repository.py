@@ -52,6 +52,19 @@ class TokenIdTaken(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class IndexQuery:
+    """One page of an index partition, newest first; `limit` bounds the items read."""
+
+    index: str
+    partition_attribute: str
+    partition: str
+    limit: int
+    start_key: dict[str, str] | None = None
+    filter_expression: str | None = None
+    filter_values: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     records: list[TokenRecord]
     last_key: dict[str, str] | None
@@ -174,71 +187,39 @@ class TokenRepository:
                 raise StoreUnavailable()
         return found_revoked, set(token_ids) - found_active - found_revoked
 
-    def query_tokens(
-        self,
-        index: str,
-        partition_attribute: str,
-        partition: str,
-        limit: int,
-        start_key: dict[str, str] | None,
-        filter_expression: str | None = None,
-        filter_values: Mapping[str, Any] | None = None,
-    ) -> Page:
-        """One Query on an index, newest first; Limit bounds the items read."""
-        response = self._query(
-            index, partition_attribute, partition, limit, start_key, filter_expression, filter_values
-        )
+    def query_tokens(self, query: IndexQuery) -> Page:
+        """One page of whole tokens."""
+        response = self._query(query)
         return Page(
             records=[TokenRecord.from_item(deserialize(item)) for item in response.get("Items", [])],
             last_key=_page_key(response),
         )
 
-    def query_token_ids(
-        self,
-        index: str,
-        partition_attribute: str,
-        partition: str,
-        limit: int,
-        start_key: dict[str, str] | None,
-        filter_expression: str | None = None,
-        filter_values: Mapping[str, Any] | None = None,
-    ) -> IdPage:
-        """As query_tokens, but the response carries each token's id only: a fraction of the
-        bytes to send and to parse when the caller acts on ids (bulk revoke)."""
-        response = self._query(
-            index, partition_attribute, partition, limit, start_key, filter_expression, filter_values, "token_id"
-        )
+    def query_token_ids(self, query: IndexQuery) -> IdPage:
+        """One page of ids: the response carries nothing else, a fraction of the bytes to send
+        and to parse when the caller acts on ids (bulk revoke)."""
+        response = self._query(query, projection="token_id")
         return IdPage(
             token_ids=[str(deserialize(item)["token_id"]) for item in response.get("Items", [])],
             last_key=_page_key(response),
         )
 
-    def _query(
-        self,
-        index: str,
-        partition_attribute: str,
-        partition: str,
-        limit: int,
-        start_key: dict[str, str] | None,
-        filter_expression: str | None,
-        filter_values: Mapping[str, Any] | None,
-        projection: str | None = None,
-    ) -> dict[str, Any]:
+    def _query(self, query: IndexQuery, projection: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {
             "TableName": self.table_name,
-            "IndexName": index,
+            "IndexName": query.index,
             "KeyConditionExpression": "#partition = :partition",
-            "ExpressionAttributeNames": {"#partition": partition_attribute},
-            "ExpressionAttributeValues": serialize({":partition": partition, **(filter_values or {})}),
+            "ExpressionAttributeNames": {"#partition": query.partition_attribute},
+            "ExpressionAttributeValues": serialize({":partition": query.partition, **(query.filter_values or {})}),
             "ScanIndexForward": False,
-            "Limit": limit,
+            "Limit": query.limit,
         }
-        if filter_expression:
-            params["FilterExpression"] = filter_expression
+        if query.filter_expression:
+            params["FilterExpression"] = query.filter_expression
         if projection:
             params["ProjectionExpression"] = projection
-        if start_key:
-            params["ExclusiveStartKey"] = serialize(start_key)
+        if query.start_key:
+            params["ExclusiveStartKey"] = serialize(query.start_key)
         with translate_errors():
             response: dict[str, Any] = self.client.query(**params)  # type: ignore[assignment]
         return response

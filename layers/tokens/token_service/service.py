@@ -35,7 +35,7 @@ from token_service.records import (
     org_partition,
     owner_partition,
 )
-from token_service.repository import ActiveSetChanged, RevokeOutcome, TokenIdTaken, TokenRepository
+from token_service.repository import ActiveSetChanged, IndexQuery, RevokeOutcome, TokenIdTaken, TokenRepository
 from token_service.scopes import Role, ScopeCatalog
 from token_service.token_format import ID_LENGTH, generate_token
 
@@ -218,7 +218,9 @@ class TokenService:
         # items read, not matched, so keep reading, for a bounded number of rounds.
         for _ in range(MAX_QUERY_ROUNDS):
             page = self.repository.query_tokens(
-                index, attribute, partition, limit - len(records), start_key, filter_expression, filter_values
+                IndexQuery(
+                    index, attribute, partition, limit - len(records), start_key, filter_expression, filter_values
+                )
             )
             records.extend(page.records)
             start_key = page.last_key
@@ -299,7 +301,7 @@ class TokenService:
         values = {":now": int(self.clock())}
         while True:
             page = self.repository.query_token_ids(
-                index, attribute, partition, BULK_PAGE_SIZE, start_key, STATUS_FILTERS["active"], values
+                IndexQuery(index, attribute, partition, BULK_PAGE_SIZE, start_key, STATUS_FILTERS["active"], values)
             )
             yield from page.token_ids
             start_key = page.last_key
