@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
@@ -86,11 +86,15 @@ def load_handler_module(code_dir: Path, handler: str) -> ModuleType:
     return module
 
 
-def invoke(route: Route, event: dict[str, Any]) -> dict[str, Any]:
+def invoke(route: Route, event: dict[str, Any]) -> HttpResponse:
+    """Runs the route's real handler on a proxy event; its proxy result as an HTTP response."""
     module = load_handler_module(route.code_dir, route.handler)
     function = getattr(module, route.handler.rsplit(".", 1)[1])
     result: dict[str, Any] = function(event, LambdaContext(function_name=route.function))
-    return result
+    headers = {key: str(value) for key, value in (result.get("headers") or {}).items()}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers[key] = ", ".join(str(value) for value in values)
+    return HttpResponse(int(result["statusCode"]), headers, result.get("body") or "")
 
 
 def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -99,6 +103,19 @@ def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         if parameters is not None:
             return route, parameters
     return None
+
+
+def unknown_route(path: str) -> HttpResponse:
+    """What API Gateway answers for a method and path no resource has: 403, through the API's
+    MISSING_AUTHENTICATION_TOKEN gateway response (before any authorizer runs). The API is
+    the one whose routes share the path's first segment; the console API otherwise."""
+    first_segment = path.strip("/").split("/")[0]
+    apis = rest_apis()
+    api_id = next(
+        (route.api for route in api_routes() if route.resource.strip("/").split("/")[0] == first_segment),
+        next(logical_id for logical_id, api in apis.items() if api.authorizer is None),
+    )
+    return gateway_response(apis[api_id], "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
 
 
 def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
@@ -116,27 +133,32 @@ def method_arn(api_id: str, method: str, path: str) -> str:
     return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api_id}/{STAGE}/{method.upper()}{path}"
 
 
+Query = Mapping[str, str | Sequence[str]]
+"""A query string: each parameter's value, or its values in order when it is repeated."""
+
+
 def proxy_event(
     route: Route,
     path: str,
     path_parameters: Mapping[str, str],
     *,
     headers: Mapping[str, str] | None = None,
-    query: Mapping[str, str] | None = None,
+    query: Query | None = None,
     body: str | None = None,
     authorizer: Mapping[str, Any] | None = None,
     source_ip: str = "127.0.0.1",
 ) -> dict[str, Any]:
     headers = dict(headers or {})
-    query = dict(query or {})
+    values = {name: [value] if isinstance(value, str) else list(value) for name, value in (query or {}).items()}
     return {
         "resource": route.resource,
         "path": path,
         "httpMethod": route.method,
         "headers": headers or None,
         "multiValueHeaders": {key: [value] for key, value in headers.items()} or None,
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {key: [value] for key, value in query.items()} or None,
+        # As API Gateway's REST proxy: the last value of a repeated parameter, and all of them.
+        "queryStringParameters": {name: found[-1] for name, found in values.items() if found} or None,
+        "multiValueQueryStringParameters": {name: found for name, found in values.items() if found} or None,
         "pathParameters": dict(path_parameters) or None,
         "stageVariables": None,
         "requestContext": {
@@ -164,13 +186,13 @@ def console_request(
     path: str,
     *,
     body: Any = None,
-    query: Mapping[str, str] | None = None,
+    query: Query | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> HttpResponse:
     """A console call as the Cognito authorizer would pass it on (identity None: no claims)."""
     found = find_route(method, path)
     if found is None:
-        return HttpResponse(404, {"Content-Type": "application/json"}, json.dumps({"message": "Not Found"}))
+        return unknown_route(path)
     route, parameters = found
     raw_body = body if isinstance(body, str) or body is None else json.dumps(body)
     all_headers = {"Content-Type": "application/json", **(headers or {})} if raw_body is not None else headers
@@ -183,11 +205,7 @@ def console_request(
         body=raw_body,
         authorizer={"claims": identity.claims()} if identity else {},
     )
-    result = invoke(route, event)
-    response_headers = {key: str(value) for key, value in (result.get("headers") or {}).items()}
-    for key, values in (result.get("multiValueHeaders") or {}).items():
-        response_headers[key] = ", ".join(str(value) for value in values)
-    return HttpResponse(int(result["statusCode"]), response_headers, result.get("body") or "")
+    return invoke(route, event)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -245,17 +263,13 @@ class LocalGateway:
         method: str,
         path: str,
         headers: Mapping[str, str],
-        query: Mapping[str, str],
+        query: Query,
         body: str | None,
         source_ip: str = "127.0.0.1",
     ) -> HttpResponse:
         found = find_route(method, path)
         if found is None:
-            return HttpResponse(
-                404,
-                {"Content-Type": "application/json"},
-                json.dumps({"error": {"code": "not_found", "message": "No such route."}}),
-            )
+            return unknown_route(path)
         route, parameters = found
         api = rest_apis()[route.api]
         if api.authorizer is None:
@@ -275,11 +289,7 @@ class LocalGateway:
             authorizer=authorizer_context,
             source_ip=source_ip,
         )
-        result = invoke(route, event)
-        response_headers = {key: str(value) for key, value in (result.get("headers") or {}).items()}
-        for key, values in (result.get("multiValueHeaders") or {}).items():
-            response_headers[key] = ", ".join(str(value) for value in values)
-        return HttpResponse(int(result["statusCode"]), response_headers, result.get("body") or "")
+        return invoke(route, event)
 
     def _authorize(
         self, api: RestApi, method: str, path: str, headers: Mapping[str, str]

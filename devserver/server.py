@@ -230,7 +230,9 @@ def _handler_class(server: DevServer) -> type[BaseHTTPRequestHandler]:
                 server.gateway.flush_authorizer_cache(flush.group("api"))
                 return self._send(202, b"", {})
             headers = dict(self.headers.items())
-            query = dict(parse_qsl(url.query, keep_blank_values=True))
+            query: dict[str, list[str]] = {}
+            for name, value in parse_qsl(url.query, keep_blank_values=True):
+                query.setdefault(name, []).append(value)
             response = server.gateway.handle(self.command, path, headers, query, body, self.client_address[0])
             self._send(response.status, response.body.encode(), response.headers)
             return None

@@ -42,12 +42,13 @@ from moto import mock_aws
 from devserver.dynalite import DYNALITE, start_dynalite
 from devserver.gateway import HttpResponse, Identity, console_request
 from devserver.template import table_definition
-from token_service import api, observability
-from token_service.attribute_values import serialize
-from token_service.identity import Caller
+from token_service import observability, wiring
+from token_service.domain.identity import Caller
+from token_service.domain.records import TokenRecord
+from token_service.domain.token_format import generate_token, token_regex
 from token_service.observability import logger
-from token_service.records import TokenRecord
-from token_service.token_format import generate_token, token_regex
+from token_service.storage.attribute_values import serialize
+from token_service.storage.items import token_item
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 TOKEN_IN_TEXT = re.compile(token_regex("lgk").replace(r"\b", ""))
@@ -81,7 +82,7 @@ def dynalite_endpoint() -> Iterator[str]:
 @pytest.fixture
 def dynamodb(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     backend = getattr(request, "param", "moto")
-    api.get_service.cache_clear()
+    wiring.reset()
     if backend == "moto":
         with mock_aws():
             client = boto3.client("dynamodb", region_name="us-east-1")
@@ -97,11 +98,11 @@ def dynamodb(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
         client.create_table(TableName=TABLE_NAME, **table_definition())
         client.get_waiter("table_exists").wait(TableName=TABLE_NAME, WaiterConfig={"Delay": 0.1})
         yield client
-    api.get_service.cache_clear()
+    wiring.reset()
 
 
 class FakeClock:
-    """A settable clock: `api.get_service().clock = FakeClock(...)` (epoch seconds or datetime)."""
+    """A settable clock: `wiring.get_service().clock = FakeClock(...)` (epoch seconds or datetime)."""
 
     def __init__(self, moment: float | datetime) -> None:
         self.set(moment)
@@ -120,7 +121,7 @@ T0 = 1_900_000_000.0  # the default fake "now" (2030-03-17)
 def clock(dynamodb: object) -> FakeClock:
     """The service's clock, fixed at T0 until a test moves it."""
     fake = FakeClock(T0)
-    api.get_service().clock = fake
+    wiring.get_service().clock = fake
     return fake
 
 
@@ -135,8 +136,8 @@ def seed_tokens(
 ) -> list[str]:
     """Writes token items exactly as the service stores them, without its per-create cost;
     oldest first, 10 ms apart from `start`. Expiry: `expires_at`, else 90 days after creation."""
-    config = api.get_service().config
-    retention = config.retention_days * 86_400
+    settings = wiring.get_service().settings
+    retention = settings.retention_seconds
     ids = []
     for index in range(count):
         created = start + index * 0.01
@@ -149,11 +150,11 @@ def seed_tokens(
             now=created,
             expires_at=expires_at if expires_at is not None else int(created) + 90 * 86_400,
             retention_seconds=retention,
-            schedule=config.lifecycle,
+            schedule=settings.schedule,
         )
         if revoked_at is not None:
             record = record.revoked(revoked_at, owner.user_id, retention)
-        dynamodb.put_item(TableName=TABLE_NAME, Item=serialize(record.to_item()))
+        dynamodb.put_item(TableName=TABLE_NAME, Item=serialize(token_item(record)))
         ids.append(record.token_id)
     return ids
 

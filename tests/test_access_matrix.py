@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from devserver.gateway import console_request
-from token_service import api
-from token_service.attribute_values import deserialize, serialize
-from token_service.identity import Caller
-from token_service.models import CreateTokenRequest
-from token_service.token_format import generate_token
+from token_service import wiring
+from token_service.domain.identity import Caller
+from token_service.domain.token_format import generate_token
+from token_service.http.models import CreateTokenRequest
+from token_service.storage.attribute_values import deserialize, serialize
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 ORG = "org-acme"
@@ -55,11 +55,13 @@ class World:
             "same_org": Caller(SAME_ORG_OWNER[identity.org_id], identity.org_id, "member"),
             "other_org": Caller(SAME_ORG_OWNER[other_org], other_org, "member"),
         }
-        service = api.get_service()
+        service = wiring.get_service()
         self.owner: dict[str, str] = {}
         self.token_id: dict[str, str] = {}
         for target, owner in owners.items():
-            created = service.create_token(owner, CreateTokenRequest(name=f"{target} token", scopes=["reports:read"]))
+            created = service.create_token(
+                owner, CreateTokenRequest(name=f"{target} token", scopes=["reports:read"]).command()
+            )
             self.owner[target] = owner.user_id
             self.token_id[target] = created.record.token_id
         self.before = {target: self.item(target) for target in TARGETS}
@@ -141,7 +143,7 @@ def test_already_revoked_tokens_are_just_as_invisible(world: World, caller_name:
     """A failed conditional revoke reads the old item back: it must not leak it either."""
     token_id = world.token_id[target]
     owner = Caller(world.owner[target], str(world.before[target]["org_id"]), "member")
-    api.get_service().revoke_token(owner, token_id)
+    wiring.get_service().revoke_token(owner, token_id)
     revoked_item = world.item(target)
 
     single = world.console.request("DELETE", f"/tokens/{token_id}")

@@ -13,10 +13,9 @@ from conftest import ORG, OTHER_ORG, Console, FakeClock
 from moto.dynamodb.responses import DynamoHandler
 
 from devserver.gateway import HttpResponse, Identity
-from token_service import api
-from token_service.errors import StoreUnavailable
-from token_service.repository import ActiveSetChanged
-from token_service.service import SLOT_GRACE_SECONDS
+from token_service import wiring
+from token_service.domain.errors import ActiveSetChanged, StoreUnavailable
+from token_service.domain.service import SLOT_GRACE_SECONDS
 
 NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
 CAP = 3
@@ -25,7 +24,7 @@ CAP = 3
 @pytest.fixture
 def clock(dynamodb: object) -> FakeClock:
     fake = FakeClock(NOW)
-    api.get_service().clock = fake
+    wiring.get_service().clock = fake
     return fake
 
 
@@ -198,7 +197,7 @@ def test_parallel_creates_never_exceed_the_cap(
     admin: Console, member: Console, clock: FakeClock, atomic_dynamodb_requests: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_cap(admin, PARALLEL_CAP)
-    repository = api.get_service().repository
+    repository = wiring.get_service().repository
 
     # Every request's first read of the active set waits until all of them have read it,
     # so all 20 start from the same version and the race on the last slots is certain.
@@ -266,7 +265,7 @@ def test_a_slot_whose_token_write_failed_is_freed_after_its_grace_period(
 ) -> None:
     set_cap(admin, 2)
     member.create_ok("first")
-    repository = api.get_service().repository
+    repository = wiring.get_service().repository
     write_token = repository.put_new_token
 
     def fail_once(record: Any) -> None:

@@ -1,4 +1,4 @@
-"""token_service.attribute_values: the service's own DynamoDB (de)serializer agrees with boto3's."""
+"""token_service.storage.attribute_values: the service's own DynamoDB (de)serializer agrees with boto3's."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from token_service.attribute_values import deserialize, from_attribute_value, serialize, to_attribute_value
+from token_service.storage.attribute_values import deserialize, from_attribute_value, serialize, to_attribute_value
 
 numbers = st.integers(min_value=-(10**30), max_value=10**30) | st.decimals(
     allow_nan=False, allow_infinity=False, places=6, min_value=-(10**20), max_value=10**20
@@ -70,6 +70,7 @@ def test_refuses_what_dynamodb_cannot_store_exactly(value: Any) -> None:
 
 def test_the_service_never_imports_boto3() -> None:
     """boto3's import pulls in s3transfer: tens of milliseconds of every cold start."""
-    code = "import sys; import token_service.api, token_service.cleanup; print('boto3' in sys.modules)"
+    modules = "token_service.wiring, token_service.http.proxy, token_service.storage.lifecycle_store"
+    code = f"import sys; import {modules}; print('boto3' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
     assert result.stdout.strip() == "False"

@@ -18,10 +18,10 @@ from botocore.stub import Stubber
 
 from devserver.gateway import LambdaContext, load_handler_module
 from devserver.template import ROOT, load_template
-from token_service import api
-from token_service.identity import Caller
-from token_service.models import CreateTokenRequest
-from token_service.token_format import ALPHABET, checksum, token_regex
+from token_service import wiring
+from token_service.domain.identity import Caller
+from token_service.domain.token_format import ALPHABET, checksum, token_regex
+from token_service.http.models import CreateTokenRequest
 
 EVENTS = ROOT / "events"
 TOKEN_PATTERN = re.compile(token_regex("lgk"))
@@ -37,8 +37,8 @@ def authorizer_app(dynamodb: object) -> Any:
 
 def mint(scopes: list[str], *, user: str = "user-member", role: str = "member", **fields: Any) -> str:
     caller = Caller(user_id=user, org_id="org-acme", role=role)
-    request = CreateTokenRequest(name="authorizer test", scopes=scopes, **fields)
-    return api.get_service().create_token(caller, request).secret
+    request = CreateTokenRequest(name="authorizer test", scopes=scopes, **fields).command()
+    return wiring.get_service().create_token(caller, request).secret
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -229,7 +229,7 @@ def test_request_authorizer_events_use_the_resource_and_record_the_source_ip(aut
     token = mint(["import:builds"])
     result = authorize(authorizer_app, request_event(token))
     assert policy_allows(result, f"{METHOD_ARN_PREFIX}/POST/v1/import/builds")
-    record = api.get_service().repository.get_token(token[4:20])
+    record = wiring.get_service().repository.get_token(token[4:20])
     assert record is not None and record.last_used_ip == "203.0.113.10"
 
 
@@ -340,7 +340,7 @@ def test_last_use_is_recorded_at_most_once_per_ten_minutes(authorizer_app, monke
     now[0] += 301
     authorize(authorizer_app, request_event(token, "GET", "/v1/reports"))
     assert len(writes) == 2
-    record = api.get_service().repository.get_token(token[4:20])
+    record = wiring.get_service().repository.get_token(token[4:20])
     assert record is not None and record.last_used_at == int(now[0])
 
 
@@ -407,10 +407,10 @@ class FakeApiGateway:
 @pytest.fixture
 def fake_apigateway(monkeypatch: pytest.MonkeyPatch) -> FakeApiGateway:
     fake = FakeApiGateway()
-    monkeypatch.setattr("token_service.cache_flush._apigateway_client", lambda: fake)
+    monkeypatch.setattr("token_service.storage.cache_flush._apigateway_client", lambda: fake)
     monkeypatch.setenv("PROTECTED_API_ID", "a1b2c3d4e5")
     monkeypatch.setenv("PROTECTED_API_STAGE", "dev")
-    api.get_service.cache_clear()
+    wiring.reset()
     return fake
 
 
@@ -431,10 +431,10 @@ def test_a_failed_flush_does_not_fail_the_revoke(authorizer_app, member, monkeyp
         def flush_stage_authorizers_cache(self, **_: str) -> None:
             raise ClientError({"Error": {"Code": "TooManyRequestsException"}}, "FlushStageAuthorizersCache")
 
-    monkeypatch.setattr("token_service.cache_flush._apigateway_client", lambda: Broken())
+    monkeypatch.setattr("token_service.storage.cache_flush._apigateway_client", lambda: Broken())
     monkeypatch.setenv("PROTECTED_API_ID", "a1b2c3d4e5")
     monkeypatch.setenv("PROTECTED_API_STAGE", "dev")
-    api.get_service.cache_clear()
+    wiring.reset()
     token_id = member.create_ok()["token_id"]
     response = member.request("DELETE", f"/tokens/{token_id}")
     assert response.status == 200 and response.json()["status"] == "revoked"

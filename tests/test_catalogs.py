@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from token_service import api
-from token_service.config import get_config
-from token_service.route_scopes import RouteMapError, find_route, load_route_map, parse_route_map
-from token_service.scopes import CatalogError, ScopeCatalog, load_catalog
+from token_service import wiring
+from token_service.domain.routes import RouteMapError, find_route, load_route_map, parse_route_map
+from token_service.domain.scopes import CatalogError, ScopeCatalog, load_catalog
 
 CUSTOM_CATALOG = {
     "scopes": {"billing:read": "Read invoices.", "billing:write": "Pay invoices."},
@@ -25,8 +24,7 @@ def test_an_operator_catalog_replaces_the_default(dynamodb, tmp_path: Path, monk
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps(CUSTOM_CATALOG))
     monkeypatch.setenv("SCOPE_CATALOG_PATH", str(path))
-    get_config.cache_clear()
-    api.get_service.cache_clear()
+    wiring.reset()
     try:
         from devserver.gateway import Identity, console_request
 
@@ -38,8 +36,7 @@ def test_an_operator_catalog_replaces_the_default(dynamodb, tmp_path: Path, monk
         # A role the default catalog knows is unknown here: no access at all.
         assert console_request(Identity("m", "org-acme", "member"), "GET", "/scopes").status == 403
     finally:
-        get_config.cache_clear()
-        api.get_service.cache_clear()
+        wiring.reset()
 
 
 @pytest.mark.parametrize(

@@ -28,17 +28,19 @@ from moto import mock_aws
 
 from devserver.gateway import LambdaContext, load_handler_module
 from devserver.template import ROOT, table_definition
-from token_service import api
-from token_service.attribute_values import deserialize, serialize
-from token_service.cleanup import CleanupRun, DueItem, LifecycleStore, RunReport
-from token_service.config import ServiceConfig
-from token_service.errors import StoreUnavailable, TokenNotFound
-from token_service.identity import Caller
-from token_service.lifecycle import EXPIRY_INDEX, PURGE, Schedule
-from token_service.models import CreateTokenRequest
-from token_service.records import TokenRecord, token_key
-from token_service.service import CreatedToken, TokenService
-from token_service.token_format import token_regex
+from token_service import wiring
+from token_service.config import CleanupConfig
+from token_service.domain.cleanup import CleanupRun, DueItem, RunReport
+from token_service.domain.errors import StoreUnavailable, TokenNotFound
+from token_service.domain.identity import Caller
+from token_service.domain.lifecycle import PURGE, Schedule
+from token_service.domain.records import TokenRecord
+from token_service.domain.service import CreatedToken, TokenService
+from token_service.domain.token_format import token_regex
+from token_service.http.models import CreateTokenRequest
+from token_service.storage.attribute_values import deserialize, serialize
+from token_service.storage.items import EXPIRY_INDEX, token_item, token_key
+from token_service.storage.lifecycle_store import LifecycleStore
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 BUS_NAME = os.environ["EVENT_BUS_NAME"]
@@ -111,7 +113,7 @@ class Cleanup:
         self.client = service.repository.client
         self.store = LifecycleStore(TABLE_NAME, self.client)
         self.publisher = RecordingPublisher()
-        self.schedule = schedule or service.config.lifecycle
+        self.schedule = schedule or service.settings.schedule
         self.lookback_days = lookback_days
         self.reports: list[RunReport] = []
 
@@ -136,7 +138,7 @@ class Cleanup:
     def index_entries(self) -> list[dict[str, Any]]:
         """Everything in the ByExpiry index (what the cleanup could ever read)."""
         entries: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"TableName": TABLE_NAME, "IndexName": EXPIRY_INDEX}
+        params: dict[str, Any] = {"TableName": TABLE_NAME, "IndexName": EXPIRY_INDEX.name}
         while True:
             page = self.client.scan(**params)
             entries.extend(deserialize(raw) for raw in page["Items"])
@@ -148,13 +150,13 @@ class Cleanup:
 @pytest.fixture
 def clock(dynamodb: Any) -> FakeClock:
     fake = FakeClock(CREATED)
-    api.get_service().clock = fake
+    wiring.get_service().clock = fake
     return fake
 
 
 @pytest.fixture
 def svc(clock: FakeClock) -> TokenService:
-    return api.get_service()
+    return wiring.get_service()
 
 
 @pytest.fixture
@@ -167,7 +169,7 @@ def create(
 ) -> CreatedToken:
     """Creates a token through the service, as the console does, at time `at`."""
     svc.clock = FakeClock(at)
-    request = CreateTokenRequest(name=name, scopes=["reports:read"], expires_at=iso(expires_at))
+    request = CreateTokenRequest(name=name, scopes=["reports:read"], expires_at=iso(expires_at)).command()
     created = svc.create_token(caller, request)
     assert created.record.expires_at == expires_at
     return created
@@ -330,9 +332,9 @@ def test_revoked_tokens_get_no_notices_and_are_purged_30_days_after_revocation(
 
 
 def test_thresholds_are_configurable(svc: TokenService) -> None:
-    three_days = ServiceConfig.from_env({**os.environ, "NOTIFY_BEFORE_DAYS": "3"}).lifecycle
+    three_days = CleanupConfig.from_environ({**os.environ, "NOTIFY_BEFORE_DAYS": "3"}).schedule
     assert three_days == Schedule.parse("3")
-    svc.config = replace(svc.config, lifecycle=three_days)  # a deployment with NOTIFY_BEFORE_DAYS=3
+    svc.settings = replace(svc.settings, schedule=three_days)  # a deployment with NOTIFY_BEFORE_DAYS=3
     token = create(svc, T)
     cleanup = Cleanup(svc, three_days)
 
@@ -445,7 +447,7 @@ def test_a_live_token_can_never_be_purged(svc: TokenService, cleanup: Cleanup) -
 
 def seed(client: Any, records: list[TokenRecord]) -> None:
     for start in range(0, len(records), 25):
-        requests = [{"PutRequest": {"Item": serialize(r.to_item())}} for r in records[start : start + 25]]
+        requests = [{"PutRequest": {"Item": serialize(token_item(r))}} for r in records[start : start + 25]]
         pending: dict[str, Any] = {TABLE_NAME: requests}
         while pending:
             pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
@@ -453,7 +455,7 @@ def seed(client: Any, records: list[TokenRecord]) -> None:
 
 def seeded_record(svc: TokenService, token_id: str, expires_at: int, created: int) -> TokenRecord:
     ttl = expires_at + RETENTION
-    stage, due = svc.config.lifecycle.first(expires_at, ttl, created)
+    stage, due = svc.settings.schedule.first(expires_at, ttl, created)
     return TokenRecord(
         token_id=token_id,
         org_id="org-acme",
@@ -827,10 +829,10 @@ def test_property_random_tokens_and_runs(timeline: tuple[str, list[int], list[tu
     created_at = T - 45 * DAY
     with mock_aws():
         boto3.client("dynamodb", region_name="us-east-1").create_table(TableName=TABLE_NAME, **table_definition())
-        api.get_service.cache_clear()
+        wiring.reset()
         try:
-            svc = api.get_service()
-            svc.config = replace(svc.config, lifecycle=schedule)
+            svc = wiring.get_service()
+            svc.settings = replace(svc.settings, schedule=schedule)
             tokens = [
                 ModelToken(create(svc, T + offset, at=created_at, name=f"t{i}").record.token_id, T + offset, created_at)
                 for i, offset in enumerate(expiries)
@@ -859,7 +861,7 @@ def test_property_random_tokens_and_runs(timeline: tuple[str, list[int], list[tu
                 assert report.complete, report
                 check_after_run(cleanup, schedule, tokens, runs, at)
         finally:
-            api.get_service.cache_clear()
+            wiring.reset()
 
 
 def check_after_run(cleanup: Cleanup, schedule: Schedule, tokens: list[ModelToken], runs: list[int], at: int) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devserver_process import RunningServer, start_server
-from token_service.token_format import token_regex
+from token_service.domain.token_format import token_regex
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

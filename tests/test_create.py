@@ -10,7 +10,8 @@ import pytest
 from conftest import ORG, Console, assert_invalid, field_problems
 
 from devserver.gateway import HttpResponse, Identity, console_request
-from token_service import api, token_format
+from token_service import wiring
+from token_service.domain import token_format
 
 pytestmark = pytest.mark.dynamodb_backends  # also on dynalite
 
@@ -26,7 +27,7 @@ def iso(moment: datetime) -> str:
 
 @pytest.fixture(autouse=True)
 def frozen_clock(dynamodb: object) -> None:
-    api.get_service().clock = lambda: NOW.timestamp()
+    wiring.get_service().clock = lambda: NOW.timestamp()
 
 
 def list_mine(console: Console) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from conftest import dynamodb_backends
 
 from devserver.template import ROOT
 from devserver_process import RunningServer, start_server
-from token_service.token_format import token_regex
+from token_service.domain.token_format import token_regex
 
 MEMBER = {"X-Dev-User-Id": "bob", "X-Dev-Org-Id": "org-acme", "X-Dev-Role": "member"}
 

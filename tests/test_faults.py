@@ -44,8 +44,8 @@ from test_authorizer import (  # noqa: F401 (fixtures)
 
 from devserver.gateway import Identity, LambdaContext, load_handler_module
 from devserver.template import ROOT
-from token_service import api
-from token_service.attribute_values import deserialize
+from token_service import wiring
+from token_service.storage.attribute_values import deserialize
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 TABLE_ARN = f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE_NAME}"
@@ -92,7 +92,7 @@ class StubberFromCall(Stubber):
 @contextmanager
 def fail_call(position: int, operation: str, code: str) -> Iterator[StubberFromCall]:
     """The call at `position` (0-based) of the service's client fails with `code`."""
-    client = api.get_service().repository.client
+    client = wiring.get_service().repository.client
     stubber = StubberFromCall(client, skip=position)
     message = f"{TABLE_ARN}: simulated {code}"
     stubber.add_client_error(xform_name(operation), code, message, HTTP_STATUS.get(code, 400))
@@ -103,7 +103,7 @@ def fail_call(position: int, operation: str, code: str) -> Iterator[StubberFromC
 @contextmanager
 def record_calls() -> Iterator[list[str]]:
     """The DynamoDB operations the service's client makes, in order (all reach the table)."""
-    client = api.get_service().repository.client
+    client = wiring.get_service().repository.client
     calls: list[str] = []
 
     def record(model: Any, **_: Any) -> None:
@@ -400,7 +400,7 @@ def test_a_bulk_revoke_that_fails_half_way_still_flushes_what_it_revoked(
     cached policies for them must be flushed all the same, or they keep working for up to
     AuthorizerCacheSeconds although everything says they are revoked (README: "Revocation takes
     effect at once anyway: every revoke (single, bulk, self) calls FlushStageAuthorizersCache")."""
-    monkeypatch.setattr("token_service.service.BULK_REVOKE_WORKERS", 1)  # one update after another
+    monkeypatch.setattr("token_service.domain.service.BULK_REVOKE_WORKERS", 1)  # one update after another
     ids = [member.create_ok(f"bulk {index}")["token_id"] for index in range(3)]
     with fail_call(1, "UpdateItem", "ThrottlingException") as stubber:
         response = member.request("POST", "/tokens/revoke", body={"token_ids": ids})
@@ -419,9 +419,9 @@ def test_a_bulk_revoke_whose_listing_fails_on_a_later_page_still_flushes_what_it
     """By owner, the ids are read a page at a time and the first page is being revoked while the
     next is read. When a later page fails, even with an error nobody foresaw, the answer is a
     defined failure and the tokens already revoked have their cached policies flushed."""
-    monkeypatch.setattr("token_service.service.BULK_PAGE_SIZE", 2)
+    monkeypatch.setattr("token_service.storage.repository.BULK_PAGE_SIZE", 2)
     ids = [member.create_ok(f"paged {index}")["token_id"] for index in range(5)]
-    repository = api.get_service().repository
+    repository = wiring.get_service().repository
     read_page = repository.query_token_ids
     pages = 0
 

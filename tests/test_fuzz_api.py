@@ -47,8 +47,8 @@ from hypothesis.stateful import invariant
 
 from devserver.openapi import openapi_document
 from devserver_process import RunningServer, start_server
-from token_service.scopes import default_catalog
-from token_service.token_format import checksum, token_regex
+from token_service.domain.scopes import default_catalog
+from token_service.domain.token_format import checksum, token_regex
 
 TOKEN_IN_TEXT = re.compile(token_regex("lgk").replace(r"\b", ""))
 FUZZ_ORG = "org-fuzz"  # PUT /settings is fuzzed here: nothing else relies on this org's policy

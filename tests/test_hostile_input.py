@@ -18,8 +18,8 @@ from conftest import Console
 
 from devserver.gateway import HttpResponse, LocalGateway, find_route, invoke, proxy_event
 from devserver.template import ROOT
-from token_service.api import MAX_BODY_CHARACTERS
-from token_service.attribute_values import deserialize
+from token_service.http.proxy import MAX_BODY_CHARACTERS
+from token_service.storage.attribute_values import deserialize
 
 pytestmark = pytest.mark.dynamodb_backends
 
@@ -262,9 +262,7 @@ def test_a_base64_encoded_body_is_415(admin: Console, untouched: Any, method: st
         authorizer={"claims": admin.identity.claims()},
     )
     event["isBase64Encoded"] = True
-    result = invoke(route, event)
-    response = HttpResponse(result["statusCode"], dict(result["headers"]), result["body"])
-    assert_client_error(response, 415)
+    assert_client_error(invoke(route, event), 415)
     untouched()
 
 
@@ -391,8 +389,10 @@ def test_odd_token_ids_in_the_path_are_4xx(gateway: LocalGateway, untouched: Any
     not_text = any(0xD800 <= ord(character) <= 0xDFFF for character in token_id)  # lone surrogates
     if (len(token_id) > 64 and "/" not in token_id) or not_text:
         assert response.status == 400 and error["fields"][0]["field"] == "token_id", error
+    elif "/" in token_id:  # no such route: API Gateway answers before any function runs
+        assert (response.status, error["code"]) == (403, "MISSING_AUTHENTICATION_TOKEN"), error
     else:
-        assert response.status in (404, 405), error  # no such token, or no such route
+        assert response.status == 404, error  # no such token
     untouched()
 
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from conftest import T0, FakeClock, seed_tokens
 
-from token_service import api
-from token_service.attribute_values import deserialize, serialize
-from token_service.identity import Caller
-from token_service.models import CreateTokenRequest
-from token_service.token_format import token_regex
+from token_service import wiring
+from token_service.domain.identity import Caller
+from token_service.domain.token_format import token_regex
+from token_service.http.models import CreateTokenRequest
+from token_service.storage.attribute_values import deserialize, serialize
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 DAY = 86_400
@@ -46,11 +46,13 @@ Console = Any  # tests/conftest.py's Console
 
 def create_via_service(caller: Caller, count: int, clock: FakeClock, step: float = 0.001) -> list[str]:
     """Creates tokens through the service (policy, active set, transaction), oldest first."""
-    service = api.get_service()
+    service = wiring.get_service()
     ids = []
     for index in range(count):
         clock.now += step
-        created = service.create_token(caller, CreateTokenRequest(name=f"token {index}", scopes=["reports:read"]))
+        created = service.create_token(
+            caller, CreateTokenRequest(name=f"token {index}", scopes=["reports:read"]).command()
+        )
         ids.append(created.record.token_id)
     return ids
 
@@ -445,7 +447,7 @@ def test_items_carry_the_documented_fields_and_no_secret(admin: Console, member:
 
 def spy_on_queries(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Records every Query the service sends, with DynamoDB's answer."""
-    client = api.get_service().repository.client
+    client = wiring.get_service().repository.client
     real_query = client.query
     calls: list[dict[str, Any]] = []
 

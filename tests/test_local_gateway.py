@@ -6,9 +6,9 @@ from typing import Any
 
 from devserver.gateway import Identity, LocalGateway, load_handler_module
 from devserver.template import ROOT, rest_apis
-from token_service import api
-from token_service.identity import Caller
-from token_service.models import CreateTokenRequest
+from token_service import wiring
+from token_service.domain.identity import Caller
+from token_service.http.models import CreateTokenRequest
 
 
 class Clock:
@@ -23,8 +23,10 @@ def test_authorizer_answers_are_cached_for_the_template_cache_time(dynamodb, mon
     clock = Clock()
     gateway = LocalGateway(lambda _: Identity("alice", "org-acme", "admin"), clock=clock)
     secret = (
-        api.get_service()
-        .create_token(Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="cached", scopes=["reports:read"]))
+        wiring.get_service()
+        .create_token(
+            Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="cached", scopes=["reports:read"]).command()
+        )
         .secret
     )
     authorizer = load_handler_module(ROOT / "functions" / "authorizer", "app.lambda_handler")
@@ -44,7 +46,7 @@ def test_authorizer_answers_are_cached_for_the_template_cache_time(dynamodb, mon
     assert first.json()["name"] == "cached"
 
     # Revoked behind the gateway's back (no flush): the cached policy still answers, as on AWS.
-    api.get_service().repository.revoke(secret[4:20], "org-acme", None, 1, "test", 2)
+    wiring.get_service().repository.revoke(secret[4:20], "org-acme", None, 1, "test", 2)
     clock.now += rest_apis()["TokenApi"].authorizer.cache_seconds - 1
     assert gateway.handle("GET", "/v1/token", headers, {}, None).status == 200
     assert len(calls) == 1
@@ -57,13 +59,15 @@ def test_authorizer_answers_are_cached_for_the_template_cache_time(dynamodb, mon
 def test_a_flush_drops_cached_policies(dynamodb):
     gateway = LocalGateway(lambda _: Identity("alice", "org-acme", "admin"), clock=Clock())
     secret = (
-        api.get_service()
-        .create_token(Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="flushed", scopes=["reports:read"]))
+        wiring.get_service()
+        .create_token(
+            Caller("alice", "org-acme", "admin"), CreateTokenRequest(name="flushed", scopes=["reports:read"]).command()
+        )
         .secret
     )
     headers = {"Authorization": f"Bearer {secret}"}
     assert gateway.handle("GET", "/v1/token", headers, {}, None).status == 200
-    api.get_service().repository.revoke(secret[4:20], "org-acme", None, 1, "test", 2)
+    wiring.get_service().repository.revoke(secret[4:20], "org-acme", None, 1, "test", 2)
     gateway.flush_authorizer_cache("tokenapi")
     assert gateway.handle("GET", "/v1/token", headers, {}, None).status == 401
 
@@ -73,8 +77,10 @@ def test_console_routes_get_claims_and_token_routes_get_the_authorizer_context(d
     scopes = gateway.handle("GET", "/scopes", {}, {}, None)
     assert scopes.json()["role"] == "viewer"
     secret = (
-        api.get_service()
-        .create_token(Caller("bob", "org-acme", "viewer"), CreateTokenRequest(name="ctx", scopes=["reports:read"]))
+        wiring.get_service()
+        .create_token(
+            Caller("bob", "org-acme", "viewer"), CreateTokenRequest(name="ctx", scopes=["reports:read"]).command()
+        )
         .secret
     )
     me = gateway.handle("GET", "/v1/token", {"authorization": f"Bearer {secret}"}, {}, None).json()

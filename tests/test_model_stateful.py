@@ -42,9 +42,9 @@ from test_authorizer import (  # noqa: F401 (fixtures)
 )
 
 from devserver.gateway import Identity, policy_allows
-from token_service import api
-from token_service.route_scopes import ProtectedRoute, load_route_map
-from token_service.scopes import default_catalog
+from token_service import wiring
+from token_service.domain.routes import ProtectedRoute, load_route_map
+from token_service.domain.scopes import default_catalog
 
 START = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
 METHOD_ARN_PREFIX = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev"
@@ -247,7 +247,7 @@ class TokenWorld(RuleBasedStateMachine):
 def test_the_service_behaves_like_the_model(authorizer_app: Any, fake_apigateway: Any, dynamodb: Any) -> None:  # noqa: F811
     EXERCISED.update(dict.fromkeys(EXERCISED, 0))
     clock = FakeClock(START)
-    api.get_service().clock = clock
+    wiring.get_service().clock = clock
     authorizer_app.authorizer.clock = clock
     TokenWorld.authorizer = authorizer_app
     TokenWorld.clock = clock

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from token_service import api
-from token_service.cleanup import LifecycleStore
-from token_service.errors import TokenNotFound
-from token_service.lifecycle import PURGE, Schedule
-from token_service.records import ORG_INDEX, OWNER_INDEX, ActiveSet, OrgPolicy, Slot, TokenRecord, owner_partition
-from token_service.repository import ActiveSetChanged, IndexQuery, TokenIdTaken, TokenRepository
-from token_service.token_format import generate_token
+from token_service import wiring
+from token_service.domain.commands import Listing
+from token_service.domain.errors import ActiveSetChanged, InvalidPageKey, TokenIdTaken, TokenNotFound
+from token_service.domain.lifecycle import PURGE, Schedule
+from token_service.domain.records import ActiveSet, OrgPolicy, Slot, TokenRecord
+from token_service.domain.token_format import generate_token
+from token_service.storage.lifecycle_store import LifecycleStore
+from token_service.storage.repository import TokenRepository
 
 pytestmark = pytest.mark.dynamodb_backends
 
@@ -24,7 +25,7 @@ DAY = 86_400
 
 @pytest.fixture
 def repository(dynamodb: Any) -> TokenRepository:
-    return api.get_service().repository
+    return wiring.get_service().repository
 
 
 def record(owner: str = "u1", org: str = "org-a", created: int = NOW, expires: int = NOW + 30 * DAY) -> TokenRecord:
@@ -115,17 +116,30 @@ def test_listing_pages_newest_first_and_filters(repository: TokenRepository) -> 
     repository.revoke(tokens[6].token_id, "org-a", None, NOW, "u1", NOW + DAY)
     seen, start = [], None
     while True:
-        page = repository.query_tokens(IndexQuery(OWNER_INDEX, "gsi1pk", owner_partition("org-a", "u1"), 3, start))
+        page = repository.list_tokens(Listing("org-a", "u1"), 3, start, None, NOW)
         assert len(page.records) <= 3
         seen += [item.token_id for item in page.records]
-        start = page.last_key
+        start = page.next_key
         if start is None:
             break
     assert seen == [token.token_id for token in reversed(tokens)]
-    revoked = repository.query_tokens(
-        IndexQuery(ORG_INDEX, "gsi2pk", "ORG#org-a", 10, None, "attribute_exists(revoked_at)")
-    )
+    revoked = repository.list_tokens(Listing("org-a", None), 10, None, "revoked", NOW)
     assert [item.token_id for item in revoked.records] == [tokens[6].token_id]
+    assert list(repository.active_token_ids(Listing("org-a", "u1"), NOW)) == [
+        token.token_id for token in reversed(tokens[:6])
+    ]
+
+
+def test_a_listing_refuses_a_position_from_another_listing(repository: TokenRepository) -> None:
+    for owner in ("u1", "u2"):
+        repository.put_new_token(record(owner=owner))
+        repository.put_new_token(record(owner=owner, created=NOW + 1))
+    other = repository.list_tokens(Listing("org-a", "u2"), 1, None, None, NOW).next_key
+    assert other is not None
+    with pytest.raises(InvalidPageKey):
+        repository.list_tokens(Listing("org-a", "u1"), 1, other, None, NOW)
+    with pytest.raises(InvalidPageKey):
+        repository.list_tokens(Listing("org-a", None), 1, other, None, NOW)  # a user's position, on the org's index
 
 
 def test_policy_round_trips(repository: TokenRepository) -> None:

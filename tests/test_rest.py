@@ -1,4 +1,4 @@
-"""token_service.rest: the management functions' resolver, on its own."""
+"""token_service.http.rest: the management functions' resolver, on its own."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from token_service.rest import JsonResponse, RequestInvalid, RestResolver, RouteNotFound
+from token_service.http.rest import JsonResponse, RequestInvalid, RestResolver, RouteNotFound
 
 
 class ItemPath(BaseModel):

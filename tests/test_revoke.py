@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from conftest import T0, FakeClock, seed_tokens
 
-from token_service import api
-from token_service.attribute_values import deserialize, serialize
-from token_service.clock import to_iso
-from token_service.errors import StoreUnavailable
-from token_service.identity import Caller
-from token_service.models import CreateTokenRequest
-from token_service.token_format import generate_token
+from token_service import wiring
+from token_service.domain.clock import to_iso
+from token_service.domain.errors import StoreUnavailable
+from token_service.domain.identity import Caller
+from token_service.domain.token_format import generate_token
+from token_service.http.models import CreateTokenRequest
+from token_service.storage.attribute_values import deserialize, serialize
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 RETENTION = int(os.environ["RETENTION_DAYS"]) * 86_400
@@ -288,9 +288,11 @@ def test_bulk_revoke_by_owner_revokes_all_of_a_users_tokens(
     assert settings.status == 200, settings.body
     # Past the default cap of 50 through the service (so the raised cap is what allows it),
     # the rest written directly: moto's transactions slow down as the table grows.
-    service = api.get_service()
+    service = wiring.get_service()
     created = [
-        service.create_token(MEMBER, CreateTokenRequest(name=f"token {index}", scopes=["reports:read"])).record.token_id
+        service.create_token(
+            MEMBER, CreateTokenRequest(name=f"token {index}", scopes=["reports:read"]).command()
+        ).record.token_id
         for index in range(60)
     ]
     created += put_tokens(dynamodb, MEMBER, 200)
@@ -398,7 +400,7 @@ def test_bulk_revoke_resumes_after_a_failure(
         "organisation": (admin, {"organisation": True}),
         "token_ids": (member, {"token_ids": ids}),
     }[mode]
-    repository = api.get_service().repository
+    repository = wiring.get_service().repository
 
     with monkeypatch.context() as patch:
         patch.setattr(repository, "revoke_quietly", FailingAfter(repository.revoke_quietly, allowed))

@@ -14,9 +14,9 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from token_service import api
-from token_service.attribute_values import deserialize
-from token_service.token_format import ID_LENGTH, parse_token, token_regex
+from token_service import wiring
+from token_service.domain.token_format import ID_LENGTH, parse_token, token_regex
+from token_service.storage.attribute_values import deserialize
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 PREFIX = "lgk_"
@@ -98,7 +98,7 @@ def test_a_failed_create_logs_no_secret(
     member: Console, captured_logs: Callable[[], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     member.create_ok()
-    writes = fail_writes(monkeypatch, api.get_service().repository.client, "AccessDeniedException", 400)
+    writes = fail_writes(monkeypatch, wiring.get_service().repository.client, "AccessDeniedException", 400)
 
     response = member.create()
 
@@ -262,7 +262,7 @@ def test_dynamodb_faults(
     status: int,
 ) -> None:
     token = member.create_ok()
-    client = api.get_service().repository.client
+    client = wiring.get_service().repository.client
 
     with Stubber(client) as stubber:
         stub_first_call(stubber, operation, code, http_status)
@@ -283,7 +283,7 @@ def test_dynamodb_faults_while_create_writes(
     member.create_ok()
 
     with monkeypatch.context() as patch:
-        writes = fail_writes(patch, api.get_service().repository.client, code, http_status)
+        writes = fail_writes(patch, wiring.get_service().repository.client, code, http_status)
         response = member.create()
 
     assert writes, "the create must have tried to write"
@@ -294,7 +294,7 @@ def test_dynamodb_faults_while_create_writes(
 @pytest.mark.parametrize("operation", ["list", "get", "revoke", "create"])
 def test_a_dynamodb_timeout_is_retryable(member: Console, monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
     token = member.create_ok()
-    client = api.get_service().repository.client
+    client = wiring.get_service().repository.client
     method = {"list": "query", "get": "get_item", "revoke": "update_item", "create": "get_item"}[operation]
 
     def timeout(**_: Any) -> Any:

@@ -11,13 +11,13 @@ import pytest
 from conftest import ORG, Console, assert_invalid, field_problems
 
 from devserver.gateway import HttpResponse, Identity, console_request
-from token_service import api
+from token_service import wiring
 
 pytestmark = pytest.mark.dynamodb_backends  # also on dynalite
 
 NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
 DEFAULTS = {"max_lifetime_days": 366, "default_lifetime_days": 90, "max_active_tokens_per_user": 50}
-CATALOG = json.loads(resources.files("token_service").joinpath("scope_catalog.json").read_text(encoding="utf-8"))
+CATALOG = json.loads(resources.files("token_service.domain").joinpath("scope_catalog.json").read_text(encoding="utf-8"))
 
 
 def iso(moment: datetime) -> str:
@@ -26,7 +26,7 @@ def iso(moment: datetime) -> str:
 
 @pytest.fixture(autouse=True)
 def frozen_clock(dynamodb: object) -> None:
-    api.get_service().clock = lambda: NOW.timestamp()
+    wiring.get_service().clock = lambda: NOW.timestamp()
 
 
 @pytest.fixture

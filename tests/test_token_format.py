@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from token_service import token_format
-from token_service.token_format import (
+from token_service.domain import token_format
+from token_service.domain.token_format import (
     ALPHABET,
     BODY_LENGTH,
     CHECKSUM_LENGTH,

@@ -8,165 +8,23 @@ from __future__ import annotations
 
 import token_service.startup  # first: pauses garbage collection while modules load
 
-from typing import Any, NamedTuple
+from typing import Any
 
-from token_service.authorizer import UNAUTHENTICATED, Decision, Reason, TokenAuthorizer, route_map_path
-from token_service.aws import dynamodb_client
-from token_service.clock import to_iso
-from token_service.config import get_config
-from token_service.observability import decision_record
-from token_service.repository import TokenRepository
-from token_service.route_scopes import load_route_map
+from token_service.config import authorizer_config
+from token_service.domain.authorizer import Decision, Reason, TokenAuthorizer
+from token_service.domain.routes import load_route_map
+from token_service.http.authorizer_events import decision_fields, parse_event, respond
+from token_service.observability import DecisionLog
+from token_service.storage.aws import dynamodb_client
+from token_service.storage.repository import TokenRepository
 
+config = authorizer_config()
 # Short timeouts and few attempts keep the worst case well inside API Gateway's limit.
-_config = get_config()
+client = dynamodb_client(config.dynamodb_endpoint, connect_timeout=0.5, read_timeout=1.0, attempts=3)
 authorizer = TokenAuthorizer(
-    TokenRepository(_config.table_name, dynamodb_client(connect_timeout=0.5, read_timeout=1.0, attempts=3)),
-    load_route_map(route_map_path()),
-    _config.token_prefix,
+    TokenRepository(config.table_name, client), load_route_map(config.route_map_path), config.token_prefix
 )
-
-
-class Unauthorized(Exception):
-    """API Gateway answers exactly this message with 401 (gateway response UNAUTHORIZED)."""
-
-    def __init__(self) -> None:
-        super().__init__("Unauthorized")
-
-
-class AuthorizerUnavailable(Exception):
-    """The token could not be checked: fail closed with a 500 that API Gateway does not cache."""
-
-
-class MethodArn(NamedTuple):  # NamedTuples: built on every request, and cheaper than dataclasses
-    """arn:aws:execute-api:{region}:{account}:{api_id}/{stage}/{method}/{path}"""
-
-    prefix: str  # arn:aws:execute-api:{region}:{account}:{api_id}/{stage}
-    method: str
-    path: str
-
-    @classmethod
-    def parse(cls, arn: str) -> MethodArn | None:
-        parts = arn.split(":", 5)
-        if len(parts) != 6 or parts[2] != "execute-api":
-            return None
-        api_id, _, rest = parts[5].partition("/")
-        stage, _, rest = rest.partition("/")
-        method, _, path = rest.partition("/")
-        if not api_id or not stage or not method:
-            return None
-        return cls(prefix=f"{':'.join(parts[:5])}:{api_id}/{stage}", method=method, path=f"/{path}")
-
-
-class AuthorizationRequest(NamedTuple):
-    header: str | None
-    method: str
-    path: str
-    source_ip: str | None
-    method_arn: MethodArn | None
-    http_api: bool
-
-
-def _header(headers: dict[str, Any] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return str(value) if value is not None else None
-    return None
-
-
-def parse_event(event: dict[str, Any]) -> AuthorizationRequest:
-    if event.get("version") == "2.0":  # HTTP API
-        http = event.get("requestContext", {}).get("http", {})
-        return AuthorizationRequest(
-            header=_header(event.get("headers"), "authorization"),
-            method=str(http.get("method", "")),
-            path=str(http.get("path", "")),
-            source_ip=http.get("sourceIp"),
-            method_arn=None,
-            http_api=True,
-        )
-    method_arn = MethodArn.parse(str(event.get("methodArn", "")))
-    if event.get("type") == "REQUEST":
-        return AuthorizationRequest(
-            header=_header(event.get("headers"), "authorization"),
-            method=str(event.get("httpMethod", "")),
-            path=str(event.get("resource") or event.get("path") or ""),
-            source_ip=event.get("requestContext", {}).get("identity", {}).get("sourceIp"),
-            method_arn=method_arn,
-            http_api=False,
-        )
-    return AuthorizationRequest(
-        header=event.get("authorizationToken"),
-        method=method_arn.method if method_arn else "",
-        path=method_arn.path if method_arn else "",
-        source_ip=None,  # TOKEN events carry no source address
-        method_arn=method_arn,
-        http_api=False,
-    )
-
-
-def backend_context(decision: Decision) -> dict[str, str | int | bool]:
-    """What the backend receives as requestContext.authorizer: strings and numbers only."""
-    record = decision.record
-    assert record is not None
-    return {
-        "token_id": record.token_id,
-        "org_id": record.org_id,
-        "owner_id": record.owner_id,
-        "scopes": " ".join(record.scopes),
-        "expires_at": to_iso(record.expires_at),
-        "expires_at_epoch": record.expires_at,
-    }
-
-
-def rest_policy(decision: Decision, method_arn: MethodArn) -> dict[str, Any]:
-    """One policy right for every route of the API (API Gateway caches it per token):
-    it allows exactly the routes whose scopes the token holds and denies everything else."""
-    record = decision.record
-    assert record is not None
-    allowed = [f"{method_arn.prefix}/{route.arn_path}" for route in decision.allowed_routes]
-    statement = (
-        [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allowed}]
-        if allowed
-        else [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [f"{method_arn.prefix}/*"]}]
-    )
-    return {
-        "principalId": record.owner_id,
-        "policyDocument": {"Version": "2012-10-17", "Statement": statement},
-        "context": backend_context(decision),
-    }
-
-
-def respond(decision: Decision, request: AuthorizationRequest) -> dict[str, Any]:
-    if decision.reason is Reason.UNAVAILABLE:
-        raise AuthorizerUnavailable("token store unavailable")
-    if request.http_api:
-        if decision.reason in UNAUTHENTICATED:
-            return {"isAuthorized": False}
-        return {"isAuthorized": decision.allowed, "context": backend_context(decision)}
-    if decision.reason in UNAUTHENTICATED or request.method_arn is None:
-        raise Unauthorized()
-    return rest_policy(decision, request.method_arn)
-
-
-def _observe(decision: Decision, request: AuthorizationRequest, context: Any, failure: str | None) -> None:
-    """One line per decision: the log entry and the Allowed/Denied metric by reason.
-    Never the token or the Authorization header."""
-    record = decision.record
-    fields: dict[str, Any] = {
-        "message": "Authorization decision",
-        "decision": "allow" if decision.allowed else "deny",
-        "token_id": decision.token_id,
-        "org_id": record.org_id if record else None,
-        "route": f"{request.method} {request.path}",
-        "request_id": getattr(context, "aws_request_id", None),
-    }
-    if decision.last_use_not_recorded:
-        fields["last_use_recorded"] = False
-    if failure:
-        fields["error"] = failure
-    level = "ERROR" if failure else "INFO"
-    decision_record("Allowed" if decision.allowed else "Denied", {"reason": decision.reason.value}, fields, level)
+decision_log = DecisionLog(config.service_name, config.metrics_namespace)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -177,7 +35,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Exception as error:  # fail closed on anything unforeseen
         failure = f"{type(error).__name__} in the authorizer"
         decision = Decision(Reason.UNAVAILABLE)
-    _observe(decision, request, context, failure)
+    fields = decision_fields(decision, request, getattr(context, "aws_request_id", None), failure)
+    metric = "Allowed" if decision.allowed else "Denied"
+    decision_log.record(metric, {"reason": decision.reason.value}, fields, "ERROR" if failure else "INFO")
     return respond(decision, request)
 
 

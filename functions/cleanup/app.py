@@ -2,22 +2,22 @@
 
 import token_service.startup  # first: pauses garbage collection while modules load
 
-import os
 from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from token_service.aws import aws_client, dynamodb_client
-from token_service.cleanup import CleanupRun, CleanupSettings, EventPublisher, LifecycleStore
-from token_service.config import get_config
+from token_service.config import cleanup_config
+from token_service.domain.cleanup import CleanupRun
 from token_service.observability import logger, metrics
+from token_service.storage.aws import aws_client, dynamodb_client
+from token_service.storage.events import EventPublisher
+from token_service.storage.lifecycle_store import LifecycleStore
 
-config = get_config()
-settings = CleanupSettings.from_env(dict(os.environ))
-store = LifecycleStore(config.table_name, dynamodb_client(read_timeout=5.0))
-publisher = EventPublisher(settings.event_bus_name, aws_client("events"))
+config = cleanup_config()
+store = LifecycleStore(config.table_name, dynamodb_client(config.dynamodb_endpoint, read_timeout=5.0))
+publisher = EventPublisher(config.event_bus_name, aws_client("events"))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -26,8 +26,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     run = CleanupRun(
         store,
         publisher,
-        config.lifecycle,
-        lookback_days=settings.lookback_days,
+        config.schedule,
+        lookback_days=config.lookback_days,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     report = run.run()

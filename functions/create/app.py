@@ -6,12 +6,15 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from token_service.api import create_app, current_caller, get_service, json_response, lambda_handler_for
-from token_service.models import CreatedTokenView, CreateTokenRequest, TokenView
+from token_service.config import management_config
+from token_service.http.models import CreatedTokenView, CreateTokenRequest, TokenView
+from token_service.http.proxy import current_caller, lambda_handler_for
+from token_service.http.responses import json_response
+from token_service.http.rest import JsonResponse, RestResolver
 from token_service.observability import logger, metrics
-from token_service.rest import JsonResponse
+from token_service.wiring import get_service
 
-app = create_app()
+app = RestResolver()
 
 
 @app.route(
@@ -25,13 +28,13 @@ app = create_app()
 )
 def create_token(body: CreateTokenRequest) -> JsonResponse:
     service = get_service()
-    created = service.create_token(current_caller(app), body)
+    created = service.create_token(current_caller(app), body.command())
     metrics.add_metric(name="TokensCreated", unit=MetricUnit.Count, value=1)
     logger.info("Token created", extra={"token_id": created.record.token_id, "scopes": list(created.record.scopes)})
     view = TokenView.from_record(created.record, service.clock())
     return json_response(201, CreatedTokenView(**view.model_dump(), token=created.secret))
 
 
-lambda_handler: Any = lambda_handler_for(app)
+lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
 
 token_service.startup.finished()

@@ -4,27 +4,31 @@ import token_service.startup  # first: pauses garbage collection while modules l
 
 from typing import Any
 
-from token_service.api import create_app, current_caller, get_service, json_response, lambda_handler_for
-from token_service.models import MAX_PAGE_SIZE, TokenIdPath, TokenListQuery, TokenPageView, TokenView
-from token_service.rest import JsonResponse
+from token_service.config import management_config
+from token_service.http.models import MAX_PAGE_SIZE, TokenIdPath, TokenListQuery, TokenPageView, TokenView
+from token_service.http.pagination import decode_cursor, encode_cursor
+from token_service.http.proxy import current_caller, lambda_handler_for
+from token_service.http.responses import json_response
+from token_service.http.rest import JsonResponse, RestResolver
+from token_service.wiring import get_service
 
-app = create_app()
+app = RestResolver()
 
 
 @app.route("GET", "/tokens", summary="List tokens, newest first", query=TokenListQuery, response=TokenPageView)
 def list_tokens(query: TokenListQuery) -> JsonResponse:
     service = get_service()
-    listing = service.list_tokens(
+    page = service.list_tokens(
         current_caller(app),
         limit=min(query.limit, MAX_PAGE_SIZE),
-        cursor=query.next,
+        start_key=decode_cursor(query.next),
         status=query.status,
         owner_id=query.owner_id,
         all_users=query.all_users,
     )
     now = service.clock()
-    items = [TokenView.from_record(record, now) for record in listing.records]
-    return json_response(200, TokenPageView(items=items, next=listing.next_cursor))
+    items = [TokenView.from_record(record, now) for record in page.records]
+    return json_response(200, TokenPageView(items=items, next=encode_cursor(page.next_key)))
 
 
 @app.route(
@@ -36,6 +40,6 @@ def get_token(path: TokenIdPath) -> JsonResponse:
     return json_response(200, TokenView.from_record(record, service.clock()))
 
 
-lambda_handler: Any = lambda_handler_for(app)
+lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
 
 token_service.startup.finished()

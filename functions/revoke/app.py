@@ -7,12 +7,15 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from token_service.api import create_app, current_caller, get_service, json_response, lambda_handler_for
-from token_service.models import BulkRevokeRequest, BulkRevokeView, RevokeResultView, TokenIdPath, TokenView
+from token_service.config import management_config
+from token_service.http.models import BulkRevokeRequest, BulkRevokeView, RevokeResultView, TokenIdPath, TokenView
+from token_service.http.proxy import current_caller, lambda_handler_for
+from token_service.http.responses import json_response
+from token_service.http.rest import JsonResponse, RestResolver
 from token_service.observability import logger, metrics
-from token_service.rest import JsonResponse
+from token_service.wiring import get_service
 
-app = create_app()
+app = RestResolver()
 
 
 @app.route(
@@ -33,7 +36,7 @@ def revoke_token(path: TokenIdPath) -> JsonResponse:
 
 @app.route("POST", "/tokens/revoke", summary="Revoke tokens in bulk", body=BulkRevokeRequest, response=BulkRevokeView)
 def bulk_revoke(body: BulkRevokeRequest) -> JsonResponse:
-    results = get_service().bulk_revoke(current_caller(app), body)
+    results = get_service().bulk_revoke(current_caller(app), body.selection())
     counts = Counter(result for _, result in results)
     metrics.add_metric(name="TokensRevoked", unit=MetricUnit.Count, value=counts["revoked"])
     logger.info("Bulk revoke", extra={"counts": dict(counts)})
@@ -48,6 +51,6 @@ def bulk_revoke(body: BulkRevokeRequest) -> JsonResponse:
     )
 
 
-lambda_handler: Any = lambda_handler_for(app)
+lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
 
 token_service.startup.finished()

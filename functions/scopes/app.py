@@ -4,11 +4,14 @@ import token_service.startup  # first: pauses garbage collection while modules l
 
 from typing import Any
 
-from token_service.api import create_app, current_caller, get_service, json_response, lambda_handler_for
-from token_service.models import ScopesView, ScopeView
-from token_service.rest import JsonResponse
+from token_service.config import management_config
+from token_service.http.models import ScopesView, ScopeView
+from token_service.http.proxy import current_caller, lambda_handler_for
+from token_service.http.responses import json_response
+from token_service.http.rest import JsonResponse, RestResolver
+from token_service.wiring import get_service
 
-app = create_app()
+app = RestResolver()
 
 
 @app.route("GET", "/scopes", summary="Scopes you may grant", response=ScopesView)
@@ -19,6 +22,6 @@ def list_scopes() -> JsonResponse:
     return json_response(200, view)
 
 
-lambda_handler: Any = lambda_handler_for(app)
+lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
 
 token_service.startup.finished()

@@ -4,12 +4,15 @@ import token_service.startup  # first: pauses garbage collection while modules l
 
 from typing import Any
 
-from token_service.api import create_app, current_caller, get_service, json_response, lambda_handler_for
-from token_service.models import PolicyUpdate, PolicyView
+from token_service.config import management_config
+from token_service.http.models import PolicyUpdate, PolicyView
+from token_service.http.proxy import current_caller, lambda_handler_for
+from token_service.http.responses import json_response
+from token_service.http.rest import JsonResponse, RestResolver
 from token_service.observability import logger
-from token_service.rest import JsonResponse
+from token_service.wiring import get_service
 
-app = create_app()
+app = RestResolver()
 
 
 @app.route("GET", "/settings", summary="The organisation's token policy", response=PolicyView)
@@ -26,11 +29,11 @@ def get_settings() -> JsonResponse:
     response=PolicyView,
 )
 def put_settings(body: PolicyUpdate) -> JsonResponse:
-    policy = get_service().update_policy(current_caller(app), body)
+    policy = get_service().update_policy(current_caller(app), body.change())
     logger.info("Token policy changed", extra={"policy": body.model_dump()})
     return json_response(200, PolicyView.from_policy(policy))
 
 
-lambda_handler: Any = lambda_handler_for(app)
+lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
 
 token_service.startup.finished()

@@ -1,4 +1,9 @@
-"""Service configuration, read from the environment once per process."""
+"""Each function's configuration, parsed once from the environment at start-up.
+
+The only module that reads `os.environ`. A missing or malformed variable raises
+ConfigurationError naming it, so a bad deploy fails at init, never per request. Standard
+library only: the authorizer imports this too.
+"""
 
 from __future__ import annotations
 
@@ -7,47 +12,138 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from token_service.lifecycle import Schedule
-from token_service.token_format import validate_prefix
+from token_service.domain.commands import ApiStage
+from token_service.domain.lifecycle import Schedule
+from token_service.domain.token_format import validate_prefix
 
 
 class ConfigurationError(RuntimeError):
-    """The function's environment is missing or malformed; fail at init, not per request."""
+    """The function's environment is missing or malformed."""
+
+    def __init__(self, variable: str, reason: str) -> None:
+        super().__init__(f"{variable}: {reason}")
+        self.variable = variable
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(name, "is not set")
+    return value
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: str, low: int, high: int) -> int:
+    value = env.get(name, default).strip()
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ConfigurationError(name, f"must be a whole number from {low} to {high}")
+    return int(value)
+
+
+def _prefix(env: Mapping[str, str]) -> str:
+    try:
+        return validate_prefix(env.get("TOKEN_PREFIX", "lgk"))
+    except ValueError as error:
+        raise ConfigurationError("TOKEN_PREFIX", str(error)) from error
+
+
+def _schedule(env: Mapping[str, str]) -> Schedule:
+    try:
+        return Schedule.parse(env.get("NOTIFY_BEFORE_DAYS", "7,1"))
+    except ValueError as error:
+        raise ConfigurationError("NOTIFY_BEFORE_DAYS", str(error)) from error
+
+
+def _flag(env: Mapping[str, str], name: str, default: str) -> bool:
+    value = env.get(name, default).strip().lower()
+    if value not in {"true", "false", "1", "0"}:
+        raise ConfigurationError(name, "must be true or false")
+    return value in {"true", "1"}
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceConfig:
+class AuthorizerConfig:
+    table_name: str
+    token_prefix: str
+    route_map_path: str | None  # ROUTE_SCOPES_PATH; None: the route map shipped in the layer
+    dynamodb_endpoint: str | None
+    service_name: str
+    metrics_namespace: str
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> AuthorizerConfig:
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            token_prefix=_prefix(env),
+            route_map_path=_optional(env, "ROUTE_SCOPES_PATH"),
+            dynamodb_endpoint=_optional(env, "DYNAMODB_ENDPOINT_URL"),
+            service_name=env.get("POWERTOOLS_SERVICE_NAME", "api-tokens"),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "ApiTokens"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementConfig:
+    """The console API's and the self-service routes' functions (create, list, revoke, ...)."""
+
     table_name: str
     token_prefix: str
     retention_days: int
-    scope_catalog_path: str | None
-    lifecycle: Schedule
+    schedule: Schedule
+    scope_catalog_path: str | None  # SCOPE_CATALOG_PATH; None: the catalog shipped in the layer
+    dynamodb_endpoint: str | None
+    flush_stages: tuple[ApiStage, ...]  # PROTECTED_API_ID + PROTECTED_API_STAGE
+    sdk_tracing: bool  # not POWERTOOLS_TRACE_DISABLED: X-Ray subsegments per AWS call
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ServiceConfig:
-        table_name = env.get("TABLE_NAME", "").strip()
-        if not table_name:
-            raise ConfigurationError("TABLE_NAME is not set")
-        try:
-            prefix = validate_prefix(env.get("TOKEN_PREFIX", "lgk"))
-        except ValueError as error:
-            raise ConfigurationError(f"TOKEN_PREFIX: {error}") from error
-        retention = env.get("RETENTION_DAYS", "30")
-        if not retention.isdigit() or not 1 <= int(retention) <= 3650:
-            raise ConfigurationError("RETENTION_DAYS must be a whole number of days from 1 to 3650")
-        try:
-            lifecycle = Schedule.parse(env.get("NOTIFY_BEFORE_DAYS", "7,1"))
-        except ValueError as error:
-            raise ConfigurationError(f"NOTIFY_BEFORE_DAYS: {error}") from error
+    def from_environ(cls, env: Mapping[str, str]) -> ManagementConfig:
+        api_id, stage = _optional(env, "PROTECTED_API_ID"), _optional(env, "PROTECTED_API_STAGE")
+        if (api_id is None) != (stage is None):
+            raise ConfigurationError("PROTECTED_API_STAGE", "PROTECTED_API_ID and PROTECTED_API_STAGE go together")
         return cls(
-            lifecycle=lifecycle,
-            table_name=table_name,
-            token_prefix=prefix,
-            retention_days=int(retention),
-            scope_catalog_path=env.get("SCOPE_CATALOG_PATH") or None,
+            table_name=_required(env, "TABLE_NAME"),
+            token_prefix=_prefix(env),
+            retention_days=_whole_number(env, "RETENTION_DAYS", "30", 1, 3650),
+            schedule=_schedule(env),
+            scope_catalog_path=_optional(env, "SCOPE_CATALOG_PATH"),
+            dynamodb_endpoint=_optional(env, "DYNAMODB_ENDPOINT_URL"),
+            flush_stages=(ApiStage(api_id, stage),) if api_id and stage else (),
+            sdk_tracing=not _flag(env, "POWERTOOLS_TRACE_DISABLED", "false"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupConfig:
+    table_name: str
+    schedule: Schedule
+    event_bus_name: str
+    lookback_days: int
+    dynamodb_endpoint: str | None
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> CleanupConfig:
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            schedule=_schedule(env),
+            event_bus_name=_required(env, "EVENT_BUS_NAME"),
+            lookback_days=_whole_number(env, "LIFECYCLE_LOOKBACK_DAYS", "400", 1, 3650),
+            dynamodb_endpoint=_optional(env, "DYNAMODB_ENDPOINT_URL"),
         )
 
 
 @cache
-def get_config() -> ServiceConfig:
-    return ServiceConfig.from_env(os.environ)
+def authorizer_config() -> AuthorizerConfig:
+    return AuthorizerConfig.from_environ(os.environ)
+
+
+@cache
+def management_config() -> ManagementConfig:
+    return ManagementConfig.from_environ(os.environ)
+
+
+@cache
+def cleanup_config() -> CleanupConfig:
+    return CleanupConfig.from_environ(os.environ)

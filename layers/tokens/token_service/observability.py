@@ -3,16 +3,16 @@
 - `logger`, `metrics` (Powertools Logger and Metrics) and `get_tracer()` (Powertools Tracer)
   for the management functions and the cleanup. Built on first use, so the authorizer
   never imports Powertools.
-- `decision_record()` for the authorizer: one JSON line per decision that is at once its
+- `DecisionLog` for the authorizer: one JSON line per decision that is at once its
   structured log line and its CloudWatch metric (embedded metric format), written with the
-  standard library only. Service name and namespace come from POWERTOOLS_SERVICE_NAME and
-  POWERTOOLS_METRICS_NAMESPACE either way.
+  standard library only, under the service name and namespace Powertools uses.
+
+A leaf: it imports nothing else of the package, so every part may log.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from functools import cache, lru_cache
@@ -47,11 +47,8 @@ def get_tracer() -> Tracer:
     return Tracer()
 
 
-# Read once: the authorizer writes one decision line per request.
-_SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "api-tokens")
-_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ApiTokens")
-_SERVICE_JSON = json.dumps(_SERVICE)
 _ENCODER = json.JSONEncoder(default=str)  # one instance: json.dumps(default=...) builds one per call
+_EMF_HEAD = ',"_aws":{"Timestamp":'
 
 
 def write_decision_line(line: str) -> None:
@@ -62,16 +59,24 @@ def write_decision_line(line: str) -> None:
     sys.stdout.flush()
 
 
-def decision_record(metric: str, dimensions: dict[str, str], fields: dict[str, Any], level: str = "INFO") -> None:
-    """One line: a structured log entry whose `_aws` block also makes it a metric (count 1).
+class DecisionLog:
+    """Writes the authorizer's decision lines."""
 
-    Only the fields are encoded per call; the rest of the line is text prepared once per
-    metric, since the authorizer writes one of these for every request, rejected or not."""
-    now = time.time()
-    timestamp = f"{_utc_second(int(now))}.{int(now * 1000) % 1000:03d}Z"
-    head = f'{{"level":"{level}","timestamp":"{timestamp}","service":{_SERVICE_JSON},'
-    body = _ENCODER.encode({**fields, **dimensions, metric: 1})[1:-1]
-    write_decision_line(f"{head}{body}{_EMF_HEAD}{int(now * 1000)}{_emf_directive(metric, tuple(dimensions))}")
+    def __init__(self, service_name: str, metrics_namespace: str) -> None:
+        self._service_json = json.dumps(service_name)
+        self.namespace = metrics_namespace
+
+    def record(self, metric: str, dimensions: dict[str, str], fields: dict[str, Any], level: str = "INFO") -> None:
+        """One line: a structured log entry whose `_aws` block also makes it a metric (count 1).
+
+        Only the fields are encoded per call; the rest of the line is text prepared once per
+        metric, since the authorizer writes one of these for every request, rejected or not."""
+        now = time.time()
+        timestamp = f"{_utc_second(int(now))}.{int(now * 1000) % 1000:03d}Z"
+        head = f'{{"level":"{level}","timestamp":"{timestamp}","service":{self._service_json},'
+        body = _ENCODER.encode({**fields, **dimensions, metric: 1})[1:-1]
+        directive = _emf_directive(self.namespace, metric, tuple(dimensions))
+        write_decision_line(f"{head}{body}{_EMF_HEAD}{int(now * 1000)}{directive}")
 
 
 @lru_cache(maxsize=2)
@@ -80,14 +85,11 @@ def _utc_second(epoch_second: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_second))
 
 
-_EMF_HEAD = ',"_aws":{"Timestamp":'
-
-
 @cache
-def _emf_directive(metric: str, dimension_names: tuple[str, ...]) -> str:
+def _emf_directive(namespace: str, metric: str, dimension_names: tuple[str, ...]) -> str:
     """The rest of the embedded-metric-format block that makes the line a count of `metric`."""
     directive = {
-        "Namespace": _NAMESPACE,
+        "Namespace": namespace,
         "Dimensions": [["service", *dimension_names]],
         "Metrics": [{"Name": metric, "Unit": "Count"}],
     }

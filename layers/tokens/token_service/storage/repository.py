@@ -1,7 +1,8 @@
-"""DynamoDB access. Turns ClientError codes into domain errors; knows nothing of HTTP."""
+"""DynamoDB access for tokens, active sets and policies. Turns ClientError codes into domain errors."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -9,16 +10,38 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from token_service.attribute_values import deserialize, serialize
-from token_service.errors import ConcurrentModification, StoreFailure, StoreUnavailable, TokenNotFound
-from token_service.lifecycle import PURGE, lifecycle_keys
-from token_service.records import (
-    ActiveSet,
-    OrgPolicy,
-    TokenRecord,
+from token_service.domain.commands import Listing, PageKey, RevokeOutcome, TokenPage
+from token_service.domain.errors import (
+    ActiveSetChanged,
+    ConcurrentModification,
+    InvalidPageKey,
+    StoreFailure,
+    StoreUnavailable,
+    TokenIdTaken,
+    TokenNotFound,
+)
+from token_service.domain.lifecycle import PURGE
+from token_service.domain.records import ActiveSet, OrgPolicy, TokenRecord
+from token_service.domain.token_format import ID_LENGTH
+from token_service.storage.attribute_values import deserialize, serialize
+from token_service.storage.items import (
+    ORG_INDEX,
+    OWNER_INDEX,
+    STATUS_FILTERS,
+    TOKEN_SORT_KEY,
+    Index,
+    active_set,
+    active_set_attribute,
     active_set_key,
+    lifecycle_keys,
+    org_partition,
+    org_policy,
+    owner_partition,
+    policy_item,
     policy_key,
+    token_item,
     token_key,
+    token_record,
 )
 
 if TYPE_CHECKING:
@@ -37,26 +60,21 @@ RETRYABLE_ERROR_CODES = frozenset(
 )
 _BATCH_GET_LIMIT = 100
 _BATCH_GET_ROUNDS = 5
+MAX_QUERY_ROUNDS = 10
+BULK_PAGE_SIZE = 1000  # ids only: a full page is a few tens of kilobytes
+_TOKEN_KEY = re.compile(rf"TOKEN#([0-9A-Za-z]{{{ID_LENGTH}}})")
+_SORT_KEY = re.compile(rf"\d{{17}}#([0-9A-Za-z]{{{ID_LENGTH}}})")
 
 
 class ConditionNotMet(ConcurrentModification):
     """A conditional write's condition did not hold (callers that expect it catch it)."""
 
 
-class ActiveSetChanged(Exception):
-    """Another request changed the user's active set first: re-read and try again."""
-
-
-class TokenIdTaken(Exception):
-    """The random token id already exists (astronomically unlikely): generate another."""
-
-
 @dataclass(frozen=True, slots=True)
 class IndexQuery:
     """One page of an index partition, newest first; `limit` bounds the items read."""
 
-    index: str
-    partition_attribute: str
+    index: Index
     partition: str
     limit: int
     start_key: dict[str, str] | None = None
@@ -74,12 +92,6 @@ class Page:
 class IdPage:
     token_ids: list[str]
     last_key: dict[str, str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeOutcome:
-    record: TokenRecord
-    newly_revoked: bool
 
 
 def _error_code(error: ClientError) -> str:
@@ -117,7 +129,7 @@ class TokenRepository:
                 TableName=self.table_name, Key=serialize(token_key(token_id)), ConsistentRead=True
             )
         item = response.get("Item")
-        return TokenRecord.from_item(deserialize(item)) if item else None
+        return token_record(deserialize(item)) if item else None
 
     def reserve_slot(self, org_id: str, owner_id: str, active: ActiveSet, read_version: int) -> None:
         """Writes the user's active set with the new token's slot, conditional on the version
@@ -127,7 +139,7 @@ class TokenRepository:
         the slot names a token that does not exist, and the next create that reaches the
         cap finds it gone and frees it: nothing is lost, no transaction is needed (half the
         write cost, and it works on every DynamoDB implementation)."""
-        item = {**active_set_key(org_id, owner_id), "tokens": active.to_attribute(), "version": read_version + 1}
+        item = {**active_set_key(org_id, owner_id), "tokens": active_set_attribute(active), "version": read_version + 1}
         try:
             with translate_errors():
                 self.client.put_item(
@@ -144,7 +156,7 @@ class TokenRepository:
             with translate_errors():
                 self.client.put_item(
                     TableName=self.table_name,
-                    Item=serialize(record.to_item()),
+                    Item=serialize(token_item(record)),
                     ConditionExpression="attribute_not_exists(pk)",
                 )
         except ConditionNotMet as error:
@@ -158,7 +170,7 @@ class TokenRepository:
                 ConsistentRead=True,
             )
         item = response.get("Item")
-        return ActiveSet.from_item(deserialize(item) if item else None)
+        return active_set(deserialize(item) if item else None)
 
     def revoked_or_missing(self, token_ids: list[str]) -> tuple[set[str], set[str]]:
         """Of the given ids: those whose token is revoked, and those with no token item."""
@@ -187,11 +199,47 @@ class TokenRepository:
                 raise StoreUnavailable()
         return found_revoked, set(token_ids) - found_active - found_revoked
 
+    def list_tokens(
+        self, listing: Listing, limit: int, start_key: PageKey | None, status: str | None, now: int
+    ) -> TokenPage:
+        """Up to `limit` tokens of the listing, newest first, with `status` if given."""
+        index, partition = _listing_partition(listing)
+        if start_key is not None:
+            _check_start_key(start_key, index, partition)
+        filter_expression = STATUS_FILTERS.get(status) if status else None
+        filter_values = {":now": now} if filter_expression and ":now" in filter_expression else None
+        records: list[TokenRecord] = []
+        # Without a filter one Query reads exactly `limit` items. With one, DynamoDB's Limit counts
+        # items read, not matched, so keep reading, for a bounded number of rounds.
+        for _ in range(MAX_QUERY_ROUNDS):
+            page = self.query_tokens(
+                IndexQuery(index, partition, limit - len(records), start_key, filter_expression, filter_values)
+            )
+            records.extend(page.records)
+            start_key = page.last_key
+            if len(records) >= limit or start_key is None:
+                break
+        return TokenPage(records=records, next_key=start_key)
+
+    def active_token_ids(self, listing: Listing, now: int) -> Iterator[str]:
+        """The ids of the listing's active tokens, read a page at a time as they are consumed."""
+        index, partition = _listing_partition(listing)
+        start_key: dict[str, str] | None = None
+        values = {":now": now}
+        while True:
+            page = self.query_token_ids(
+                IndexQuery(index, partition, BULK_PAGE_SIZE, start_key, STATUS_FILTERS["active"], values)
+            )
+            yield from page.token_ids
+            start_key = page.last_key
+            if start_key is None:
+                return
+
     def query_tokens(self, query: IndexQuery) -> Page:
         """One page of whole tokens."""
         response = self._query(query)
         return Page(
-            records=[TokenRecord.from_item(deserialize(item)) for item in response.get("Items", [])],
+            records=[token_record(deserialize(item)) for item in response.get("Items", [])],
             last_key=_page_key(response),
         )
 
@@ -207,9 +255,9 @@ class TokenRepository:
     def _query(self, query: IndexQuery, projection: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {
             "TableName": self.table_name,
-            "IndexName": query.index,
+            "IndexName": query.index.name,
             "KeyConditionExpression": "#partition = :partition",
-            "ExpressionAttributeNames": {"#partition": query.partition_attribute},
+            "ExpressionAttributeNames": {"#partition": query.index.partition_attribute},
             "ExpressionAttributeValues": serialize({":partition": query.partition, **(query.filter_values or {})}),
             "ScanIndexForward": False,
             "Limit": query.limit,
@@ -253,7 +301,7 @@ class TokenRepository:
         result = self._set_revoked(token_id, org_id, owner_id, revoked_at, revoked_by, ttl, return_item=True)
         if isinstance(result, RevokeOutcome):
             return result
-        return RevokeOutcome(record=TokenRecord.from_item(deserialize(result)), newly_revoked=True)
+        return RevokeOutcome(record=token_record(deserialize(result)), newly_revoked=True)
 
     def revoke_quietly(
         self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
@@ -321,7 +369,7 @@ class TokenRepository:
         """Why the condition failed: no such token (or not the caller's), or already revoked."""
         old: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
         if old is not None:
-            record: TokenRecord | None = TokenRecord.from_item(deserialize(old))
+            record: TokenRecord | None = token_record(deserialize(old))
         else:
             # DynamoDB returns the item whenever it exists; implementations without
             # ReturnValuesOnConditionCheckFailure (dynalite) need a read to tell.
@@ -340,13 +388,37 @@ class TokenRepository:
                 TableName=self.table_name, Key=serialize(policy_key(org_id)), ConsistentRead=True
             )
         item = response.get("Item")
-        return OrgPolicy.from_item(deserialize(item) if item else None)
+        return org_policy(deserialize(item) if item else None)
 
     def put_policy(self, org_id: str, policy: OrgPolicy) -> None:
         with translate_errors():
-            self.client.put_item(TableName=self.table_name, Item=serialize(policy.to_item(org_id)))
+            self.client.put_item(TableName=self.table_name, Item=serialize(policy_item(org_id, policy)))
 
 
 def _page_key(response: Mapping[str, Any]) -> dict[str, str] | None:
     last_key = response.get("LastEvaluatedKey")
     return {key: str(value) for key, value in deserialize(last_key).items()} if last_key else None
+
+
+def _listing_partition(listing: Listing) -> tuple[Index, str]:
+    if listing.owner_id is None:
+        return ORG_INDEX, org_partition(listing.org_id)
+    return OWNER_INDEX, owner_partition(listing.org_id, listing.owner_id)
+
+
+def _check_start_key(start_key: PageKey, index: Index, partition: str) -> None:
+    """Refuses a start key that does not belong to this listing, so a forged one cannot reach
+    into another partition, nor make DynamoDB fail with a 500: every value must be one the
+    table can hold."""
+    expected = {"pk", "sk", index.partition_attribute, index.sort_attribute}
+    if (
+        set(start_key) != expected
+        or not all(isinstance(value, str) for value in start_key.values())
+        or start_key[index.partition_attribute] != partition
+        or start_key["sk"] != TOKEN_SORT_KEY
+    ):
+        raise InvalidPageKey()
+    token = _TOKEN_KEY.fullmatch(start_key["pk"])
+    position = _SORT_KEY.fullmatch(start_key[index.sort_attribute])
+    if not token or not position or token.group(1) != position.group(1):
+        raise InvalidPageKey()

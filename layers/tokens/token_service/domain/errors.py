@@ -1,4 +1,4 @@
-"""Domain errors. The HTTP layer maps each class to one status code (token_service.http)."""
+"""Domain errors. The HTTP part maps each class to one status code (token_service.http.responses)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,19 @@ class InvalidRequest(DomainError):
     @classmethod
     def field(cls, field: str, reason: str) -> InvalidRequest:
         return cls([FieldProblem(field, reason)])
+
+
+class UnknownScopes(InvalidRequest):
+    def __init__(self, scopes: Iterable[str]) -> None:
+        self.scopes = sorted(scopes)
+        super().__init__([FieldProblem("scopes", f"unknown scope(s): {', '.join(self.scopes)}")])
+
+
+class InvalidPageKey(DomainError):
+    """A listing was asked to resume from a position that does not belong to it."""
+
+    def __init__(self) -> None:
+        super().__init__("The page position does not belong to this listing.")
 
 
 class NotAuthenticated(DomainError):
@@ -75,3 +88,11 @@ class StoreFailure(DomainError):
 
     def __init__(self) -> None:
         super().__init__("The service failed to process the request.")
+
+
+class ActiveSetChanged(Exception):
+    """Another request changed the user's active set first: re-read and try again."""
+
+
+class TokenIdTaken(Exception):
+    """The random token id already exists (astronomically unlikely): generate another."""

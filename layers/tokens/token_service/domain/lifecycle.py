@@ -1,9 +1,9 @@
 """The token lifecycle schedule: expiry notices, expiry, then purge.
 
 Every token item carries its next lifecycle stage and the time that stage falls due, and
-the ByExpiry index is keyed by that time (a day bucket, then the due time). A cleanup run
-therefore reads only the items that are due; each item it handles moves on to its next
-stage's bucket, or is deleted. Stages, in order:
+storage indexes it by that time (token_service.storage.items). A cleanup run therefore
+reads only the items that are due; each item it handles moves on to its next
+stage, or is deleted. Stages, in order:
 
     notify_<N>d   N days before expiry (one per configured threshold, largest first)
     expired       at expiry: marked expired, TokenExpired published
@@ -15,13 +15,10 @@ Revoking a token moves it straight to ``purge`` (revoked tokens get no expiry no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 DAY = 86_400
 EXPIRED = "expired"
 PURGE = "purge"
-BUCKET_PREFIX = "DUE#"
-EXPIRY_INDEX = "ByExpiry"
 
 
 def notify_stage(days: int) -> str:
@@ -32,14 +29,6 @@ def notify_days(stage: str) -> int | None:
     if stage.startswith("notify_") and stage.endswith("d") and stage[7:-1].isdigit():
         return int(stage[7:-1])
     return None
-
-
-def bucket_of(epoch: int) -> str:
-    return BUCKET_PREFIX + datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
-
-
-def lifecycle_keys(stage: str, due: int, token_id: str) -> dict[str, str | int]:
-    return {"lifecycle_stage": stage, "gsi3pk": bucket_of(due), "gsi3sk": f"{due:011d}#{token_id}"}
 
 
 @dataclass(frozen=True, slots=True)

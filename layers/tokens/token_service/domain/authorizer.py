@@ -1,21 +1,19 @@
-"""Token checks for the API Gateway Lambda authorizer.
+"""The token check behind the API Gateway Lambda authorizer: a header and a route -> a decision.
 
-On the path of every API request: it imports the standard library, botocore and the lean
-parts of this package only (no pydantic, no event-handler machinery).
+On the path of every API request: standard library only (no pydantic, no AWS SDK here).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
-from token_service.clock import Clock, system_clock
-from token_service.errors import DomainError
-from token_service.records import TokenRecord
-from token_service.repository import TokenRepository
-from token_service.route_scopes import ProtectedRoute, find_route
-from token_service.token_format import HASH_VERSION, matches_hash, parse_token
+from token_service.domain.clock import Clock, system_clock
+from token_service.domain.errors import DomainError
+from token_service.domain.records import TokenRecord
+from token_service.domain.routes import ProtectedRoute, find_route
+from token_service.domain.token_format import HASH_VERSION, matches_hash, parse_token
 
 LAST_USED_INTERVAL_SECONDS = 600  # as GitLab: at most one last-use write per token per 10 minutes
 _MAX_HEADER_LENGTH = 512
@@ -68,10 +66,17 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
+class TokenReader(Protocol):
+    """What the authorizer needs of storage (token_service.storage.repository.TokenRepository)."""
+
+    def get_token(self, token_id: str) -> TokenRecord | None: ...
+    def record_use(self, token_id: str, used_at: int, source_ip: str | None, not_since: int) -> None: ...
+
+
 class TokenAuthorizer:
     def __init__(
         self,
-        repository: TokenRepository,
+        repository: TokenReader,
         routes: tuple[ProtectedRoute, ...],
         token_prefix: str,
         clock: Clock = system_clock,
@@ -124,7 +129,3 @@ class TokenAuthorizer:
         except DomainError:
             return False
         return True
-
-
-def route_map_path() -> str | None:
-    return os.environ.get("ROUTE_SCOPES_PATH") or None

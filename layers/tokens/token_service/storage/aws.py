@@ -6,7 +6,6 @@ loads s3transfer (S3's transfer manager), about 40 ms of every cold start.
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +47,9 @@ def aws_client(
     return session.create_client(service_name, config=config, endpoint_url=endpoint_url or None)
 
 
-def dynamodb_client(connect_timeout: float = 1.0, read_timeout: float = 3.0, attempts: int = 3) -> DynamoDBClient:
-    """DYNAMODB_ENDPOINT_URL points the service at DynamoDB Local, dynalite or moto's server."""
-    client: DynamoDBClient = aws_client(
-        "dynamodb", connect_timeout, read_timeout, attempts, os.environ.get("DYNAMODB_ENDPOINT_URL")
-    )
+def dynamodb_client(
+    endpoint_url: str | None = None, connect_timeout: float = 1.0, read_timeout: float = 3.0, attempts: int = 3
+) -> DynamoDBClient:
+    """`endpoint_url` (DYNAMODB_ENDPOINT_URL) points the service at DynamoDB Local, dynalite or moto's server."""
+    client: DynamoDBClient = aws_client("dynamodb", connect_timeout, read_timeout, attempts, endpoint_url)
     return client

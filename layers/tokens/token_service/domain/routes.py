@@ -23,12 +23,6 @@ class ProtectedRoute:
     required_scopes: frozenset[str]
     pattern: re.Pattern[str]
 
-    @property
-    def arn_path(self) -> str:
-        """The route as a method ARN suffix: path parameters become wildcards."""
-        path = re.sub(r"\{[^}]+\}", "*", self.resource)
-        return f"{self.method}{path}"
-
     def allows(self, scopes: frozenset[str]) -> bool:
         return self.required_scopes <= scopes
 
@@ -65,7 +59,7 @@ def load_route_map(path: str | None = None) -> tuple[ProtectedRoute, ...]:
     if path:
         text = Path(path).read_text(encoding="utf-8")
     else:
-        text = resources.files("token_service").joinpath("route_scopes.json").read_text(encoding="utf-8")
+        text = resources.files("token_service.domain").joinpath("route_scopes.json").read_text(encoding="utf-8")
     return parse_route_map(json.loads(text))
 
 

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from token_service.errors import PermissionDenied
+from token_service.domain.errors import PermissionDenied
 
 
 class CatalogError(ValueError):
@@ -60,7 +60,7 @@ def load_catalog(path: str | None = None) -> ScopeCatalog:
     if path:
         text = Path(path).read_text(encoding="utf-8")
     else:
-        text = resources.files("token_service").joinpath("scope_catalog.json").read_text(encoding="utf-8")
+        text = resources.files("token_service.domain").joinpath("scope_catalog.json").read_text(encoding="utf-8")
     return ScopeCatalog.from_document(json.loads(text))
 
 

@@ -1,12 +1,12 @@
 """Request and response models of the management API (pydantic v2).
 
-Stored items live in token_service.records; these models are what crosses HTTP.
+These models are what crosses HTTP; each request model turns into the domain's command
+(token_service.domain.commands), and each view is built from a domain record.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
 
@@ -21,8 +21,9 @@ from pydantic import (
     model_validator,
 )
 
-from token_service.clock import to_iso
-from token_service.records import OrgPolicy, TokenRecord
+from token_service.domain.clock import to_iso
+from token_service.domain.commands import BulkSelection, Expiry, NewToken, PolicyChange, RevokeResult
+from token_service.domain.records import OrgPolicy, TokenRecord
 
 NAME_MAX_LENGTH = 100
 MAX_SCOPES_PER_TOKEN = 50
@@ -52,18 +53,6 @@ def clean_name(value: str) -> str:
     if all(character.isspace() or character in _BLANK_LOOKING for character in name):
         raise ValueError("must contain a visible character")
     return name
-
-
-@dataclass(frozen=True, slots=True)
-class Expiry:
-    """A requested expiry: a calendar date (valid through that day, UTC) or an instant."""
-
-    at: datetime
-    is_date: bool
-
-    @property
-    def epoch(self) -> int:
-        return int(self.at.timestamp())
 
 
 def parse_expiry(value: str) -> Expiry:
@@ -109,6 +98,12 @@ class TokenListQuery(ApiModel):
     owner_id: str | None = Field(None, max_length=128, description="Another user's tokens (admins).")
     all_users: bool = Field(False, description="The whole organisation's tokens (admins).")
 
+    @model_validator(mode="after")
+    def _one_listing(self) -> TokenListQuery:
+        if self.all_users and self.owner_id is not None:
+            raise ValueError("owner_id: cannot be combined with all_users")
+        return self
+
 
 class TokenIdPath(ApiModel):
     token_id: str = Field(max_length=64)
@@ -130,13 +125,9 @@ class CreateTokenRequest(StrictModel):
         Field(description="Scopes from GET /scopes.", examples=[["import:builds", "import:tests"]])
     )
 
-    @property
-    def expiry(self) -> Expiry | None:
-        return self.expires_at  # type: ignore[return-value]  # AfterValidator turned it into an Expiry
-
-    @property
-    def unique_scopes(self) -> list[str]:
-        return sorted(set(self.scopes))
+    def command(self) -> NewToken:
+        expiry: Expiry | None = self.expires_at  # type: ignore[assignment]  # AfterValidator made it an Expiry
+        return NewToken(name=self.name, scopes=tuple(sorted(set(self.scopes))), expiry=expiry)
 
     @field_validator("scopes")
     @classmethod
@@ -178,6 +169,10 @@ class BulkRevokeRequest(StrictModel):
             raise ValueError(f"at most {MAX_IDS_PER_BULK_REVOKE} ids per call")
         return token_ids
 
+    def selection(self) -> BulkSelection:
+        token_ids = tuple(self.token_ids) if self.token_ids is not None else None
+        return BulkSelection(token_ids=token_ids, owner_id=self.owner_id, organisation=bool(self.organisation))
+
 
 class PolicyUpdate(StrictModel):
     max_lifetime_days: StrictInt = Field(ge=1, le=MAX_LIFETIME_DAYS_LIMIT)
@@ -189,6 +184,13 @@ class PolicyUpdate(StrictModel):
         if self.default_lifetime_days > self.max_lifetime_days:
             raise ValueError("default_lifetime_days: must not exceed max_lifetime_days")
         return self
+
+    def change(self) -> PolicyChange:
+        return PolicyChange(
+            max_lifetime_days=self.max_lifetime_days,
+            default_lifetime_days=self.default_lifetime_days,
+            max_active_tokens_per_user=self.max_active_tokens_per_user,
+        )
 
 
 # -- responses ----------------------------------------------------------------------------
@@ -242,9 +244,6 @@ class CreatedTokenView(TokenView):
 class TokenPageView(ApiModel):
     items: list[TokenView]
     next: str | None = Field(default=None, description="Pass as ?next= to get the following page.")
-
-
-RevokeResult = Literal["revoked", "already_revoked", "not_found"]
 
 
 class RevokeResultView(ApiModel):

@@ -1,77 +1,56 @@
-"""Token management: the domain logic behind the console's API."""
+"""Token management: the domain logic behind the console's API and the self-service routes."""
 
 from __future__ import annotations
 
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
-from token_service.clock import Clock, system_clock
-from token_service.config import ServiceConfig
-from token_service.errors import (
+from token_service.domain.clock import Clock, system_clock
+from token_service.domain.commands import (
+    ApiStage,
+    BulkSelection,
+    CreatedToken,
+    Expiry,
+    Listing,
+    NewToken,
+    PageKey,
+    PolicyChange,
+    RevokeOutcome,
+    RevokeResult,
+    TokenPage,
+)
+from token_service.domain.errors import (
+    ActiveSetChanged,
     ActiveTokenLimitReached,
     ConcurrentModification,
     DomainError,
     InvalidRequest,
     PermissionDenied,
     ScopeNotGrantable,
+    TokenIdTaken,
     TokenNotFound,
+    UnknownScopes,
 )
-from token_service.identity import Caller, is_valid_identifier
-from token_service.models import BulkRevokeRequest, CreateTokenRequest, Expiry, PolicyUpdate, RevokeResult
-from token_service.pagination import decode_cursor, encode_cursor
-from token_service.records import (
-    ORG_INDEX,
-    OWNER_INDEX,
-    ActiveSet,
-    OrgPolicy,
-    Slot,
-    TokenRecord,
-    org_partition,
-    owner_partition,
-)
-from token_service.repository import ActiveSetChanged, IndexQuery, RevokeOutcome, TokenIdTaken, TokenRepository
-from token_service.scopes import Role, ScopeCatalog
-from token_service.token_format import ID_LENGTH, generate_token
+from token_service.domain.identity import Caller, is_valid_identifier
+from token_service.domain.lifecycle import DAY, Schedule
+from token_service.domain.records import ActiveSet, OrgPolicy, Slot, TokenRecord
+from token_service.domain.scopes import Role, ScopeCatalog
+from token_service.domain.token_format import ID_LENGTH, generate_token
 
-DAY = 86_400
 MAX_CREATE_ATTEMPTS = 40
-MAX_QUERY_ROUNDS = 10
 SLOT_GRACE_SECONDS = 60  # longer than a create can take (the function times out after 10 s)
-BULK_PAGE_SIZE = 1000  # ids only: a full page is a few tens of kilobytes
-BULK_REVOKE_WORKERS = 16  # each UpdateItem mostly waits on the network
+BULK_REVOKE_WORKERS = 16  # each update mostly waits on the network
 _TOKEN_ID = re.compile(f"[0-9A-Za-z]{{{ID_LENGTH}}}")
-
-STATUS_FILTERS = {
-    "active": "attribute_not_exists(revoked_at) AND expires_at > :now",
-    "expired": "attribute_not_exists(revoked_at) AND expires_at <= :now",
-    "revoked": "attribute_exists(revoked_at)",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class CreatedToken:
-    record: TokenRecord
-    secret: str
-
-
-@dataclass(frozen=True, slots=True)
-class TokenListing:
-    records: list[TokenRecord]
-    next_cursor: str | None
-
-
-RevokeListener = Callable[[list[str]], None]
-"""Called with the ids of the tokens a revoke has just revoked (the authorizer cache flush hooks in here)."""
 
 
 class Revocation(TypedDict):
-    """The repository's revoke arguments besides the token id."""
+    """The store's revoke arguments besides the token id."""
 
     org_id: str
     owner_id: str | None  # None: any owner in the organisation (admins)
@@ -80,20 +59,60 @@ class Revocation(TypedDict):
     ttl: int
 
 
+class TokenStore(Protocol):
+    """What the service needs of storage (token_service.storage.repository.TokenRepository)."""
+
+    def get_token(self, token_id: str) -> TokenRecord | None: ...
+    def get_active_set(self, org_id: str, owner_id: str) -> ActiveSet: ...
+    def reserve_slot(self, org_id: str, owner_id: str, active: ActiveSet, read_version: int) -> None: ...
+    def put_new_token(self, record: TokenRecord) -> None: ...
+    def revoked_or_missing(self, token_ids: list[str]) -> tuple[set[str], set[str]]: ...
+    def list_tokens(
+        self, listing: Listing, limit: int, start_key: PageKey | None, status: str | None, now: int
+    ) -> TokenPage: ...
+    def active_token_ids(self, listing: Listing, now: int) -> Iterator[str]: ...
+    def revoke(
+        self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
+    ) -> RevokeOutcome: ...
+    def revoke_quietly(
+        self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
+    ) -> bool: ...
+    def get_policy(self, org_id: str) -> OrgPolicy: ...
+    def put_policy(self, org_id: str, policy: OrgPolicy) -> None: ...
+
+
+class CacheFlusher(Protocol):
+    """Drops the authorizer's cached policies on the given stages (never fails the revoke)."""
+
+    def __call__(self, stages: Sequence[ApiStage], revoked_token_ids: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    token_prefix: str
+    retention_days: int
+    schedule: Schedule
+    flush_stages: tuple[ApiStage, ...] = ()  # every revoke flushes these stages' authorizer caches
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.retention_days * DAY
+
+
 class TokenService:
     def __init__(
         self,
-        repository: TokenRepository,
+        repository: TokenStore,
         catalog: ScopeCatalog,
-        config: ServiceConfig,
+        settings: TokenSettings,
         clock: Clock = system_clock,
-        on_revoked: RevokeListener | None = None,
+        flush_caches: CacheFlusher | None = None,
     ) -> None:
         self.repository = repository
         self.catalog = catalog
-        self.config = config
+        self.settings = settings
         self.clock = clock
-        self.on_revoked = on_revoked
+        self.flush_caches = flush_caches
 
     # -- scopes and policy ----------------------------------------------------------------
 
@@ -105,12 +124,12 @@ class TokenService:
         self.catalog.role(caller.role)
         return self.repository.get_policy(caller.org_id)
 
-    def update_policy(self, caller: Caller, update: PolicyUpdate) -> OrgPolicy:
+    def update_policy(self, caller: Caller, change: PolicyChange) -> OrgPolicy:
         self._require_admin(caller, "change the organisation's token policy")
         policy = OrgPolicy(
-            max_lifetime_days=update.max_lifetime_days,
-            default_lifetime_days=update.default_lifetime_days,
-            max_active_tokens_per_user=update.max_active_tokens_per_user,
+            max_lifetime_days=change.max_lifetime_days,
+            default_lifetime_days=change.default_lifetime_days,
+            max_active_tokens_per_user=change.max_active_tokens_per_user,
             updated_at=int(self.clock()),
             updated_by=caller.user_id,
         )
@@ -119,13 +138,12 @@ class TokenService:
 
     # -- create ---------------------------------------------------------------------------
 
-    def create_token(self, caller: Caller, request: CreateTokenRequest) -> CreatedToken:
+    def create_token(self, caller: Caller, request: NewToken) -> CreatedToken:
         role = self.catalog.role(caller.role)
-        scopes = request.unique_scopes
-        unknown = self.catalog.unknown_scopes(scopes)
+        unknown = self.catalog.unknown_scopes(list(request.scopes))
         if unknown:
-            raise InvalidRequest.field("scopes", f"unknown scope(s): {', '.join(unknown)}; see GET /scopes")
-        not_grantable = set(scopes) - set(role.grantable_scopes)
+            raise UnknownScopes(unknown)
+        not_grantable = set(request.scopes) - set(role.grantable_scopes)
         if not_grantable:
             raise ScopeNotGrantable(not_grantable)
         policy = self.repository.get_policy(caller.org_id)
@@ -135,23 +153,21 @@ class TokenService:
         for attempt in range(MAX_CREATE_ATTEMPTS):
             active = self.repository.get_active_set(caller.org_id, caller.user_id)
             live = self._live_tokens(active, policy.max_active_tokens_per_user, now)
-            generated = generate_token(self.config.token_prefix)
+            generated = generate_token(self.settings.token_prefix)
             record = TokenRecord.issue(
                 generated,
                 org_id=caller.org_id,
                 owner_id=caller.user_id,
                 name=request.name,
-                scopes=tuple(scopes),
+                scopes=request.scopes,
                 now=now,
                 expires_at=expires_at,
-                retention_seconds=self.config.retention_days * DAY,
-                schedule=self.config.lifecycle,
+                retention_seconds=self.settings.retention_seconds,
+                schedule=self.settings.schedule,
             )
             live[record.token_id] = Slot(expires_at=expires_at, reserved_at=int(now))
             try:
-                self.repository.reserve_slot(
-                    caller.org_id, caller.user_id, ActiveSet(tokens=live), read_version=active.version
-                )
+                self.repository.reserve_slot(caller.org_id, caller.user_id, ActiveSet(tokens=live), active.version)
                 self.repository.put_new_token(record)
             except (ActiveSetChanged, TokenIdTaken):
                 # Lost a race for the user's active set: back off a little and re-read it.
@@ -204,54 +220,37 @@ class TokenService:
         caller: Caller,
         *,
         limit: int,
-        cursor: str | None = None,
+        start_key: PageKey | None = None,
         status: str | None = None,
         owner_id: str | None = None,
         all_users: bool = False,
-    ) -> TokenListing:
-        index, attribute, partition = self._listing_partition(caller, owner_id, all_users)
-        start_key = decode_cursor(cursor, attribute, partition)
-        filter_expression = STATUS_FILTERS.get(status) if status else None
-        filter_values = {":now": int(self.clock())} if filter_expression and ":now" in filter_expression else None
-        records: list[TokenRecord] = []
-        # Without a filter one Query reads exactly `limit` items. With one, DynamoDB's Limit counts
-        # items read, not matched, so keep reading, for a bounded number of rounds.
-        for _ in range(MAX_QUERY_ROUNDS):
-            page = self.repository.query_tokens(
-                IndexQuery(
-                    index, attribute, partition, limit - len(records), start_key, filter_expression, filter_values
-                )
-            )
-            records.extend(page.records)
-            start_key = page.last_key
-            if len(records) >= limit or start_key is None:
-                break
-        return TokenListing(records=records, next_cursor=encode_cursor(start_key))
+    ) -> TokenPage:
+        listing = self._listing(caller, owner_id, all_users)
+        return self.repository.list_tokens(listing, limit, start_key, status, int(self.clock()))
 
-    def _listing_partition(self, caller: Caller, owner_id: str | None, all_users: bool) -> tuple[str, str, str]:
+    def _listing(self, caller: Caller, owner_id: str | None, all_users: bool) -> Listing:
         role = self.catalog.role(caller.role)
         if all_users:
-            if owner_id is not None:
-                raise InvalidRequest.field("owner_id", "cannot be combined with all_users")
             self._require_admin(caller, "list the organisation's tokens", role)
-            return ORG_INDEX, "gsi2pk", org_partition(caller.org_id)
+            return Listing(caller.org_id, None)
         owner = owner_id if owner_id is not None else caller.user_id
-        if not is_valid_identifier(owner):
-            raise InvalidRequest.field("owner_id", "is not a valid user id")
+        self._check_user_id(owner)
         if owner != caller.user_id:
             self._require_admin(caller, "list another user's tokens", role)
-        return OWNER_INDEX, "gsi1pk", owner_partition(caller.org_id, owner)
+        return Listing(caller.org_id, owner)
 
     # -- revoke ---------------------------------------------------------------------------
 
     def revoke_token(self, caller: Caller, token_id: str) -> RevokeOutcome:
         role = self.catalog.role(caller.role)
-        outcome = self._revoke(caller, role, token_id)
+        if not _TOKEN_ID.fullmatch(token_id):
+            raise TokenNotFound()
+        outcome = self.repository.revoke(token_id, **self._revocation(caller, role))
         if outcome.newly_revoked:
-            self._notify_revoked([token_id])
+            self._flush([token_id])
         return outcome
 
-    def bulk_revoke(self, caller: Caller, request: BulkRevokeRequest) -> list[tuple[str, RevokeResult]]:
+    def bulk_revoke(self, caller: Caller, selection: BulkSelection) -> list[tuple[str, RevokeResult]]:
         """Revokes a list of ids, one user's active tokens or the organisation's.
 
         Every step is an idempotent conditional update, so a run that fails half-way
@@ -259,17 +258,16 @@ class TokenService:
         """
         role = self.catalog.role(caller.role)
         ids: Iterable[str]
-        if request.token_ids is not None:
-            ids = request.token_ids
-        elif request.owner_id is not None:
-            if not is_valid_identifier(request.owner_id):
-                raise InvalidRequest.field("owner_id", "is not a valid user id")
-            if request.owner_id != caller.user_id:
+        if selection.token_ids is not None:
+            ids = selection.token_ids
+        elif selection.owner_id is not None:
+            self._check_user_id(selection.owner_id)
+            if selection.owner_id != caller.user_id:
                 self._require_admin(caller, "revoke another user's tokens", role)
-            ids = self._active_ids(OWNER_INDEX, "gsi1pk", owner_partition(caller.org_id, request.owner_id))
+            ids = self.repository.active_token_ids(Listing(caller.org_id, selection.owner_id), int(self.clock()))
         else:
             self._require_admin(caller, "revoke the organisation's tokens", role)
-            ids = self._active_ids(ORG_INDEX, "gsi2pk", org_partition(caller.org_id))
+            ids = self.repository.active_token_ids(Listing(caller.org_id, None), int(self.clock()))
 
         futures: dict[str, Future[RevokeResult]] = {}  # in request (or listing) order
         failure: BaseException | None = None
@@ -291,24 +289,12 @@ class TokenService:
         # in the table, and their cached policies must not outlive that.
         revoked = [token_id for token_id, result in results if result == "revoked"]
         if revoked:
-            self._notify_revoked(revoked)
+            self._flush(revoked)
         if failure is not None:
             raise failure
         return results
 
-    def _active_ids(self, index: str, attribute: str, partition: str) -> Iterator[str]:
-        start_key: dict[str, str] | None = None
-        values = {":now": int(self.clock())}
-        while True:
-            page = self.repository.query_token_ids(
-                IndexQuery(index, attribute, partition, BULK_PAGE_SIZE, start_key, STATUS_FILTERS["active"], values)
-            )
-            yield from page.token_ids
-            start_key = page.last_key
-            if start_key is None:
-                return
-
-    # -- the presented token (self-service endpoints behind the token authorizer) -----------
+    # -- the presented token (self-service routes behind the token authorizer) --------------
 
     def get_presented_token(self, token_id: str, org_id: str) -> TokenRecord:
         record = self.repository.get_token(token_id) if _TOKEN_ID.fullmatch(token_id) else None
@@ -316,8 +302,11 @@ class TokenService:
             raise TokenNotFound()
         return record
 
-    def revoke_presented_token(self, token_id: str, org_id: str, owner_id: str) -> RevokeOutcome:
-        """A token revoking itself, e.g. after it leaked."""
+    def revoke_presented_token(
+        self, token_id: str, org_id: str, owner_id: str, served_by: ApiStage | None = None
+    ) -> RevokeOutcome:
+        """A token revoking itself, e.g. after it leaked. The stage that served the request
+        (`served_by`) cached the token's policy too, so it is flushed with the configured ones."""
         if not _TOKEN_ID.fullmatch(token_id):
             raise TokenNotFound()
         now = int(self.clock())
@@ -327,10 +316,10 @@ class TokenService:
             owner_id=owner_id,
             revoked_at=now,
             revoked_by=f"token:{token_id}",
-            ttl=now + self.config.retention_days * DAY,
+            ttl=now + self.settings.retention_seconds,
         )
         if outcome.newly_revoked:
-            self._notify_revoked([token_id])
+            self._flush([token_id], served_by)
         return outcome
 
     def _try_revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeResult:
@@ -342,11 +331,6 @@ class TokenService:
             return "not_found"
         return "revoked" if newly_revoked else "already_revoked"
 
-    def _revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeOutcome:
-        if not _TOKEN_ID.fullmatch(token_id):
-            raise TokenNotFound()
-        return self.repository.revoke(token_id, **self._revocation(caller, role))
-
     def _revocation(self, caller: Caller, role: Role) -> Revocation:
         """Who may be revoked (admins: the organisation's tokens; others: their own), by whom, when."""
         now = int(self.clock())
@@ -355,14 +339,22 @@ class TokenService:
             "owner_id": None if role.organisation_admin else caller.user_id,
             "revoked_at": now,
             "revoked_by": caller.user_id,
-            "ttl": now + self.config.retention_days * DAY,
+            "ttl": now + self.settings.retention_seconds,
         }
 
-    def _notify_revoked(self, token_ids: list[str]) -> None:
-        if self.on_revoked is not None:
-            self.on_revoked(token_ids)
+    def _flush(self, token_ids: list[str], served_by: ApiStage | None = None) -> None:
+        stages = self.settings.flush_stages
+        if served_by is not None and served_by not in stages:
+            stages = (*stages, served_by)
+        if stages and self.flush_caches is not None:
+            self.flush_caches(stages, token_ids)
 
     # -- access rules ---------------------------------------------------------------------
+
+    @staticmethod
+    def _check_user_id(owner_id: str) -> None:
+        if not is_valid_identifier(owner_id):
+            raise InvalidRequest.field("owner_id", "is not a valid user id")
 
     @staticmethod
     def _may_see(caller: Caller, role: Role, record: TokenRecord) -> bool:

@@ -1,0 +1,162 @@
+"""The scheduled cleanup: expiry notices, expiry marking and purging, reading only what is due.
+
+Safe to run twice or concurrently: every step is a conditional write on the item's current
+lifecycle stage, so only one run handles a given stage of a given token, and a run that
+stops half-way (throttling, timeout) leaves the rest for the next run. The watermark (the
+first day not yet fully handled) only moves forward, and only past whole days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+from token_service.domain.clock import Clock, system_clock, to_iso
+from token_service.domain.errors import DomainError
+from token_service.domain.lifecycle import EXPIRED, PURGE, Schedule, notify_days
+
+StartKey = dict[str, Any]
+"""Where the reading of one day's due items resumes: opaque to the domain."""
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    token_id: str
+    org_id: str
+    owner_id: str
+    name: str
+    expires_at: int
+    ttl: int
+    stage: str
+    due: int
+    revoked: bool
+
+
+class LifecycleStore(Protocol):
+    """What the cleanup needs of storage (token_service.storage.lifecycle_store)."""
+
+    def due_items(
+        self, day: date, now: int, start_key: StartKey | None
+    ) -> tuple[list[DueItem], StartKey | None, int]: ...
+    def move(
+        self, item: DueItem, to: tuple[str, int], now: int, *, mark_expired: bool = False, from_revoked: bool = False
+    ) -> bool: ...
+    def restore(self, item: DueItem, moved_to: tuple[str, int], *, unmark_expired: bool = False) -> None: ...
+    def purge(self, item: DueItem, now: int) -> bool: ...
+    def get_watermark(self) -> date | None: ...
+    def advance_watermark(self, next_day: date) -> None: ...
+
+
+class EventSink(Protocol):
+    """Publishes one lifecycle event; False when it was not accepted (token_service.storage.events)."""
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> bool: ...
+
+
+@dataclass
+class RunReport:
+    notified: int = 0
+    marked: int = 0
+    purged: int = 0
+    items_read: int = 0
+    days_scanned: int = 0
+    complete: bool = True
+    failures: list[str] = field(default_factory=list)
+
+
+class CleanupRun:
+    def __init__(
+        self,
+        store: LifecycleStore,
+        publisher: EventSink,
+        schedule: Schedule,
+        *,
+        lookback_days: int = 400,
+        clock: Clock = system_clock,
+        time_left: Callable[[], float] | None = None,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.schedule = schedule
+        self.lookback_days = lookback_days
+        self.clock = clock
+        self.time_left = time_left or (lambda: float("inf"))
+
+    def run(self) -> RunReport:
+        report = RunReport()
+        now = int(self.clock())
+        today = datetime.fromtimestamp(now, UTC).date()
+        try:
+            day = self.store.get_watermark() or today - timedelta(days=self.lookback_days)
+            while day <= today:
+                report.days_scanned += 1
+                if not self._handle_day(day, now, report):
+                    report.complete = False
+                    break
+                if day < today:  # today's bucket can still receive items
+                    self.store.advance_watermark(day + timedelta(days=1))
+                day += timedelta(days=1)
+        except DomainError as error:
+            report.complete = False
+            report.failures.append(type(error).__name__)
+        return report
+
+    def _handle_day(self, day: date, now: int, report: RunReport) -> bool:
+        start_key: StartKey | None = None
+        all_handled = True
+        while True:
+            if self.time_left() < 5:  # seconds: stop cleanly before the Lambda timeout
+                return False
+            items, start_key, scanned = self.store.due_items(day, now, start_key)
+            report.items_read += scanned
+            for item in items:
+                all_handled = self._handle(item, now, report) and all_handled
+            if start_key is None:
+                return all_handled
+
+    def _handle(self, item: DueItem, now: int, report: RunReport) -> bool:
+        stage: str | None
+        if item.revoked and item.stage != PURGE:
+            # Revoked by an older version that did not move it: no notices, only the purge.
+            if item.ttl > now:
+                self.store.move(item, (PURGE, item.ttl), now, from_revoked=True)
+                return True
+            stage, following = PURGE, None
+        else:
+            stage, following = self.schedule.due_now(item.stage, item.expires_at, item.ttl, now)
+        if stage is None:
+            assert following is not None
+            self.store.move(item, following, now)  # nothing due under the current thresholds
+            return True
+        if stage == PURGE:
+            report.purged += int(self.store.purge(item, now))
+            return True
+        assert following is not None  # only purge is last
+        if not self.store.move(item, following, now, mark_expired=stage == EXPIRED):
+            return True  # another run handled this stage, or the token was revoked meanwhile
+        if stage == EXPIRED:
+            detail_type, extra = "TokenExpired", {}
+            report.marked += 1
+        else:
+            detail_type, extra = "TokenExpiringSoon", {"days_before_expiry": notify_days(stage)}
+        if not self.publisher.publish(detail_type, self._detail(item) | extra):
+            self.store.restore(item, following, unmark_expired=stage == EXPIRED)
+            report.failures.append(f"publish {detail_type}")
+            if stage == EXPIRED:
+                report.marked -= 1
+            return False
+        report.notified += 1
+        return True
+
+    @staticmethod
+    def _detail(item: DueItem) -> dict[str, Any]:
+        """Event detail: who and which token; never the secret (the cleanup never reads it)."""
+        return {
+            "org_id": item.org_id,
+            "owner_id": item.owner_id,
+            "token_id": item.token_id,
+            "name": item.name,
+            "expires_at": to_iso(item.expires_at),
+        }

@@ -1,0 +1,21 @@
+"""Who is calling: a user of an organisation with a role, and what a valid identifier is."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Identifiers become parts of DynamoDB keys ("ORG#<org>#USER#<user>"), so '#' and
+# anything unprintable are refused outright.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9._:@+\-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    user_id: str
+    org_id: str
+    role: str
+
+
+def is_valid_identifier(value: str) -> bool:
+    return bool(_IDENTIFIER.fullmatch(value))

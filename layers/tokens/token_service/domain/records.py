@@ -1,0 +1,110 @@
+"""The stored state of the domain: tokens, each user's active set, the organisation's policy.
+
+Plain dataclasses rather than pydantic models because the authorizer reads TokenRecord on
+every request and must not pay pydantic's import time at cold start. How they are laid out
+in DynamoDB is storage's business (token_service.storage.items).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from token_service.domain.lifecycle import PURGE, Schedule
+from token_service.domain.token_format import HASH_VERSION, ParsedToken, display_hint
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    token_id: str
+    org_id: str
+    owner_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: int
+    created_at_us: int  # microseconds, orders tokens created within one second
+    created_by: str
+    expires_at: int
+    secret_hash: str
+    hash_version: int
+    display_hint: str
+    ttl: int
+    revoked_at: int | None = None
+    revoked_by: str | None = None
+    last_used_at: int | None = None
+    last_used_ip: str | None = None
+    expired_marked_at: int | None = None  # set by the cleanup run that handled the expiry
+    lifecycle_stage: str | None = None  # next lifecycle stage (token_service.domain.lifecycle)
+    lifecycle_due: int | None = None
+
+    @classmethod
+    def issue(
+        cls,
+        token: ParsedToken,
+        *,
+        org_id: str,
+        owner_id: str,
+        name: str,
+        scopes: tuple[str, ...],
+        now: float,
+        expires_at: int,
+        retention_seconds: int,
+        schedule: Schedule,
+    ) -> TokenRecord:
+        """The stored record of a newly minted token: hash only, first lifecycle stage set."""
+        ttl = expires_at + retention_seconds
+        stage, due = schedule.first(expires_at, ttl, now)
+        return cls(
+            token_id=token.token_id,
+            org_id=org_id,
+            owner_id=owner_id,
+            name=name,
+            scopes=scopes,
+            created_at=int(now),
+            created_at_us=int(now * 1_000_000),
+            created_by=owner_id,
+            expires_at=expires_at,
+            secret_hash=token.secret_hash(),
+            hash_version=HASH_VERSION,
+            display_hint=display_hint(token.token),
+            ttl=ttl,
+            lifecycle_stage=stage,
+            lifecycle_due=due,
+        )
+
+    def revoked(self, at: int, by: str, retention_seconds: int) -> TokenRecord:
+        """The record as a revoke leaves it (the repository's revoke writes the same attributes)."""
+        ttl = at + retention_seconds
+        return replace(self, revoked_at=at, revoked_by=by, ttl=ttl, lifecycle_stage=PURGE, lifecycle_due=ttl)
+
+    def status(self, now: float) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    expires_at: int
+    reserved_at: int  # when a create took the slot, before it wrote the token
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSet:
+    """A user's unrevoked tokens (id -> slot), versioned for optimistic locking.
+
+    Create reads it, drops slots whose expiry has passed, checks the cap, and writes it back
+    with the new token's slot, conditional on the version it read (concurrent creates cannot
+    both take the last slot); then it writes the token.
+    """
+
+    tokens: dict[str, Slot] = field(default_factory=dict)
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrgPolicy:
+    max_lifetime_days: int = 366
+    default_lifetime_days: int = 90
+    max_active_tokens_per_user: int = 50
+    updated_at: int | None = None
+    updated_by: str | None = None

@@ -1,0 +1,1 @@
+"""HTTP: API Gateway events in, responses out: resolver, models, cursors, error table, claims, authorizer policies."""

@@ -1,0 +1,1 @@
+"""Storage: DynamoDB (keys, indexes, expressions, attribute values) and the other AWS calls the domain needs."""

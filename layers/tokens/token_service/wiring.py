@@ -1,0 +1,31 @@
+"""Puts the parts together for the handlers: configuration, storage and the domain services."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from token_service.config import ManagementConfig, management_config
+from token_service.domain.scopes import default_catalog
+from token_service.domain.service import TokenService, TokenSettings
+from token_service.storage.aws import dynamodb_client
+from token_service.storage.cache_flush import AuthorizerCacheFlusher
+from token_service.storage.repository import TokenRepository
+
+
+def token_service(config: ManagementConfig) -> TokenService:
+    repository = TokenRepository(config.table_name, dynamodb_client(config.dynamodb_endpoint, read_timeout=5.0))
+    settings = TokenSettings(config.token_prefix, config.retention_days, config.schedule, config.flush_stages)
+    catalog = default_catalog(config.scope_catalog_path)
+    return TokenService(repository, catalog, settings, flush_caches=AuthorizerCacheFlusher())
+
+
+@cache
+def get_service() -> TokenService:
+    """The management functions' service, built once per process from their configuration."""
+    return token_service(management_config())
+
+
+def reset() -> None:
+    """Forgets the configuration and the service, so the next call reads the environment again (tests)."""
+    get_service.cache_clear()
+    management_config.cache_clear()
