@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test dev bench lint typecheck unit validate clean
+.PHONY: test dev bench lint typecheck unit test-unit test-handlers test-system validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Every tier (what `make test` runs).
 unit: $(STAMP) node_modules/.bin/dynalite
 	$(BIN)/pytest
+
+# The tiers on their own. Unit: no moto, no server (under 30 s). Handlers: the real handlers
+# in-process on moto. System: the dev server over HTTP, the browser, fuzzing, and the
+# handler modules marked dynamodb_backends again on dynalite.
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+test-handlers: $(STAMP)
+	$(BIN)/pytest tests/handlers --dynamodb=moto
+
+test-system: $(STAMP) node_modules/.bin/dynalite
+	$(BIN)/pytest tests/system
+	$(BIN)/pytest tests/handlers --dynamodb=dynalite -m dynamodb_backends
 
 validate: $(STAMP)
 	SAM_CLI_TELEMETRY=0 $(BIN)/sam validate --lint --region us-east-1

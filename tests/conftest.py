@@ -1,18 +1,17 @@
-"""Shared fixtures: DynamoDB (moto in-process, or dynalite for modules marked
-`dynamodb_backends`) with the table built from template.yaml; console users; log capture,
-and a check after every test that no token ever reached a log line."""
+"""Fixtures every tier shares: DynamoDB (moto in-process, or dynalite for modules marked
+`dynamodb_backends`) with the table built from template.yaml; the service's clock; console
+users; log capture, and a check after every test that no token ever reached a log line.
+
+`--dynamodb=moto|dynalite|both` chooses the backends of the modules marked
+`dynamodb_backends` (default: both, as `make test` runs them)."""
 
 from __future__ import annotations
 
 import io
 import logging
 import os
-import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 # Set before any service module is imported: configuration is read once per process.
 os.environ.update(
@@ -38,37 +37,49 @@ os.environ.pop("SCOPE_CATALOG_PATH", None)
 import boto3
 import pytest
 from moto import mock_aws
+from support import ORG, OTHER_ORG, T0, TABLE_NAME, TOKEN_IN_TEXT, Console, FakeClock
 
 from devserver.dynalite import DYNALITE, start_dynalite
-from devserver.gateway import HttpResponse, Identity, console_request
+from devserver.gateway import Identity
 from devserver.template import table_definition
 from token_service import observability, wiring
-from token_service.domain.identity import Caller
-from token_service.domain.records import TokenRecord
-from token_service.domain.token_format import generate_token, token_regex
 from token_service.observability import logger
-from token_service.storage.attribute_values import serialize
-from token_service.storage.items import token_item
 
-TABLE_NAME = os.environ["TABLE_NAME"]
-TOKEN_IN_TEXT = re.compile(token_regex("lgk").replace(r"\b", ""))
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--dynamodb",
+        choices=("moto", "dynalite", "both"),
+        default="both",
+        help="backends of the modules marked dynamodb_backends (default: both)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dynamodb_backends: also run against dynalite (DynamoDB's own validation)")
+    config.addinivalue_line("markers", "clock_at(moment): the service's clock starts at this datetime or epoch")
+    config.addinivalue_line("markers", "devserver(identity_fallback=True): how the module's dev server starts")
 
 
-def dynamodb_backends() -> list[str]:
+def dynamodb_backends(config: pytest.Config) -> list[str]:
+    wanted = config.getoption("--dynamodb")
+    if wanted == "moto":
+        return ["moto"]
     if DYNALITE.exists() and shutil.which("node"):
-        return ["moto", "dynalite"]
+        return ["dynalite"] if wanted == "dynalite" else ["moto", "dynalite"]
     if os.environ.get("CI"):
         raise RuntimeError("CI must run the tests against dynalite too: run `npm ci` first (see .ci/run)")
     return ["moto"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("dynamodb_backends") and "dynamodb" in metafunc.fixturenames:
-        metafunc.parametrize("dynamodb", dynamodb_backends(), indirect=True)
+    if not metafunc.definition.get_closest_marker("dynamodb_backends"):
+        return
+    backends = dynamodb_backends(metafunc.config)
+    if "dynamodb" in metafunc.fixturenames:
+        metafunc.parametrize("dynamodb", backends, indirect=True)
+    elif "server" in metafunc.fixturenames:  # the dev server, on each backend (tests/system)
+        metafunc.parametrize("server", backends, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="session")
@@ -101,99 +112,13 @@ def dynamodb(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     wiring.reset()
 
 
-class FakeClock:
-    """A settable clock: `wiring.get_service().clock = FakeClock(...)` (epoch seconds or datetime)."""
-
-    def __init__(self, moment: float | datetime) -> None:
-        self.set(moment)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def set(self, moment: float | datetime) -> None:
-        self.now = moment.timestamp() if isinstance(moment, datetime) else float(moment)
-
-
-T0 = 1_900_000_000.0  # the default fake "now" (2030-03-17)
-
-
 @pytest.fixture
-def clock(dynamodb: object) -> FakeClock:
-    """The service's clock, fixed at T0 until a test moves it."""
-    fake = FakeClock(T0)
+def clock(request: pytest.FixtureRequest, dynamodb: object) -> FakeClock:
+    """The service's clock, fixed at T0 (or the module's `clock_at` moment) until a test moves it."""
+    marker = request.node.get_closest_marker("clock_at")
+    fake = FakeClock(marker.args[0] if marker else T0)
     wiring.get_service().clock = fake
     return fake
-
-
-def seed_tokens(
-    dynamodb: Any,
-    owner: Caller,
-    count: int,
-    *,
-    start: float = T0,
-    expires_at: int | None = None,
-    revoked_at: int | None = None,
-) -> list[str]:
-    """Writes token items exactly as the service stores them, without its per-create cost;
-    oldest first, 10 ms apart from `start`. Expiry: `expires_at`, else 90 days after creation."""
-    settings = wiring.get_service().settings
-    retention = settings.retention_seconds
-    ids = []
-    for index in range(count):
-        created = start + index * 0.01
-        record = TokenRecord.issue(
-            generate_token("lgk"),
-            org_id=owner.org_id,
-            owner_id=owner.user_id,
-            name=f"seeded {index}",
-            scopes=("reports:read",),
-            now=created,
-            expires_at=expires_at if expires_at is not None else int(created) + 90 * 86_400,
-            retention_seconds=retention,
-            schedule=settings.schedule,
-        )
-        if revoked_at is not None:
-            record = record.revoked(revoked_at, owner.user_id, retention)
-        dynamodb.put_item(TableName=TABLE_NAME, Item=serialize(token_item(record)))
-        ids.append(record.token_id)
-    return ids
-
-
-def field_problems(response: HttpResponse) -> dict[str, str]:
-    return {problem["field"]: problem["reason"] for problem in response.json()["error"].get("fields", [])}
-
-
-def assert_invalid(response: HttpResponse, field: str) -> str:
-    """A 400 invalid_request naming `field`; returns its reason."""
-    assert response.status == 400, response.body
-    assert response.json()["error"]["code"] == "invalid_request"
-    problems = field_problems(response)
-    assert field in problems, problems
-    assert problems[field]
-    return problems[field]
-
-
-@dataclass(frozen=True)
-class Console:
-    """Calls the management API as one user, through the real handlers."""
-
-    identity: Identity
-
-    def request(self, method: str, path: str, **kwargs: object) -> HttpResponse:
-        return console_request(self.identity, method, path, **kwargs)  # type: ignore[arg-type]
-
-    def create(self, name: str = "ci token", scopes: list[str] | None = None, **fields: object) -> HttpResponse:
-        body = {"name": name, "scopes": scopes or ["reports:read"], **fields}
-        return self.request("POST", "/tokens", body=body)
-
-    def create_ok(self, name: str = "ci token", scopes: list[str] | None = None, **fields: object) -> dict:
-        response = self.create(name, scopes, **fields)
-        assert response.status == 201, response.body
-        return response.json()
-
-
-ORG = "org-acme"
-OTHER_ORG = "org-globex"
 
 
 @pytest.fixture

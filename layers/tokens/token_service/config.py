@@ -64,6 +64,11 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name, "").strip() or None
 
 
+def _table(env: Mapping[str, str]) -> dict[str, str | None]:
+    """The table every function reads, and where DynamoDB is (DYNAMODB_ENDPOINT_URL: a local one)."""
+    return {"table_name": _required(env, "TABLE_NAME"), "dynamodb_endpoint": _optional(env, "DYNAMODB_ENDPOINT_URL")}
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorizerConfig:
     table_name: str
@@ -76,10 +81,9 @@ class AuthorizerConfig:
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> AuthorizerConfig:
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
+            **_table(env),  # type: ignore[arg-type]
             token_prefix=_prefix(env),
             route_map_path=_optional(env, "ROUTE_SCOPES_PATH"),
-            dynamodb_endpoint=_optional(env, "DYNAMODB_ENDPOINT_URL"),
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "api-tokens"),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "ApiTokens"),
         )
@@ -104,12 +108,11 @@ class ManagementConfig:
         if (api_id is None) != (stage is None):
             raise ConfigurationError("PROTECTED_API_STAGE", "PROTECTED_API_ID and PROTECTED_API_STAGE go together")
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
+            **_table(env),  # type: ignore[arg-type]
             token_prefix=_prefix(env),
             retention_days=_whole_number(env, "RETENTION_DAYS", "30", 1, 3650),
             schedule=_schedule(env),
             scope_catalog_path=_optional(env, "SCOPE_CATALOG_PATH"),
-            dynamodb_endpoint=_optional(env, "DYNAMODB_ENDPOINT_URL"),
             flush_stages=(ApiStage(api_id, stage),) if api_id and stage else (),
             sdk_tracing=not _flag(env, "POWERTOOLS_TRACE_DISABLED", "false"),
         )
@@ -126,11 +129,10 @@ class CleanupConfig:
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> CleanupConfig:
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
+            **_table(env),  # type: ignore[arg-type]
             schedule=_schedule(env),
             event_bus_name=_required(env, "EVENT_BUS_NAME"),
             lookback_days=_whole_number(env, "LIFECYCLE_LOOKBACK_DAYS", "400", 1, 3650),
-            dynamodb_endpoint=_optional(env, "DYNAMODB_ENDPOINT_URL"),
         )
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -75,13 +74,8 @@ def current_caller(app: RestResolver) -> Caller:
     return caller
 
 
-@dataclass(frozen=True, slots=True)
-class PresentedToken:
-    """The API token of a self-service request, as the token authorizer vouched for it."""
-
-    token_id: str
-    org_id: str
-    owner_id: str
+# The API token of a self-service request, as the token authorizer vouched for it.
+PresentedToken = NamedTuple("PresentedToken", [("token_id", str), ("org_id", str), ("owner_id", str)])  # noqa: UP014
 
 
 def presented_token(app: RestResolver) -> PresentedToken:

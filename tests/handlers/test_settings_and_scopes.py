@@ -5,33 +5,23 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ORG, Console, assert_invalid, field_problems
+from support import ORG, Console, assert_invalid, field_problems
 
 from devserver.gateway import HttpResponse, Identity, console_request
 from token_service import wiring
 
-pytestmark = pytest.mark.dynamodb_backends  # also on dynalite
-
 NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
+pytestmark = [pytest.mark.dynamodb_backends, pytest.mark.clock_at(NOW), pytest.mark.usefixtures("clock")]
 DEFAULTS = {"max_lifetime_days": 366, "default_lifetime_days": 90, "max_active_tokens_per_user": 50}
 CATALOG = json.loads(resources.files("token_service.domain").joinpath("scope_catalog.json").read_text(encoding="utf-8"))
 
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(dynamodb: object) -> None:
-    wiring.get_service().clock = lambda: NOW.timestamp()
-
-
-@pytest.fixture
-def consoles(admin: Console, member: Console, viewer: Console) -> dict[str, Console]:
-    return {"admin": admin, "member": member, "viewer": viewer}
 
 
 def policy(**changes: object) -> dict[str, object]:
@@ -276,3 +266,31 @@ def test_cap_below_current_count_keeps_existing_tokens_but_blocks_new(admin: Con
     # Revoking one still leaves two, above the cap of one.
     assert member.request("DELETE", f"/tokens/{created[0]}").status == 200
     assert member.create().status == 409
+
+
+# -- an operator's catalog ----------------------------------------------------------------
+
+CUSTOM_CATALOG = {
+    "scopes": {"billing:read": "Read invoices.", "billing:write": "Pay invoices."},
+    "roles": {
+        "owner": {"organisation_admin": True, "scopes": ["billing:read", "billing:write"]},
+        "accountant": {"scopes": ["billing:read"]},
+    },
+}
+
+
+def test_an_operator_catalog_replaces_the_default(dynamodb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(CUSTOM_CATALOG))
+    monkeypatch.setenv("SCOPE_CATALOG_PATH", str(path))
+    wiring.reset()
+    try:
+        accountant = Identity("acc-1", "org-acme", "accountant")
+        scopes = console_request(accountant, "GET", "/scopes").json()
+        assert scopes == {"role": "accountant", "scopes": [{"name": "billing:read", "description": "Read invoices."}]}
+        denied = console_request(accountant, "POST", "/tokens", body={"name": "x", "scopes": ["billing:write"]})
+        assert denied.status == 403
+        # A role the default catalog knows is unknown here: no access at all.
+        assert console_request(Identity("m", "org-acme", "member"), "GET", "/scopes").status == 403
+    finally:
+        wiring.reset()

@@ -20,26 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import Console
-from test_active_cap import atomic_dynamodb_requests  # noqa: F401 (fixture; see its docstring)
-from test_authorizer import (  # noqa: F401 (fixtures)
-    METHOD_ARN_PREFIX,
-    authorize,
-    authorizer_app,
-    call_self_service,
-    fake_apigateway,
-    mint,
-    policy_allows,
-    self_service_event,
-    token_event,
-)
+from support import METHOD_ARN_PREFIX, Console, authorize, call_self_service, mint, self_service_event, token_event
+
+from devserver.gateway import policy_allows
 
 CALLERS = 4
 CALLS_AFTER_REVOKE = 25  # per caller thread, started after the revoke returned
 CALLS_BEFORE_REVOKE = 10  # allowed calls, in all, before the revoke starts
 DEADLINE_SECONDS = 60
 
-# `atomic_dynamodb_requests` (tests/test_active_cap.py) holds one lock around each emulated
+# `atomic_dynamodb_requests` (tests/handlers/conftest.py) holds one lock around each emulated
 # DynamoDB request. moto is not thread-safe: without the lock a GetItem can read an item while
 # another thread's UpdateItem is half-applied (or fail with "dictionary changed size during
 # iteration"), which real DynamoDB never does: each of its requests reads or writes an item
@@ -85,9 +75,9 @@ def _revoke_itself(member: Console, token: str, app: Any) -> None:
     "revoke", [_revoke_single, _revoke_bulk, _revoke_itself], ids=["single", "bulk-by-owner", "self-service"]
 )
 def test_no_call_that_starts_after_a_revoke_returned_is_allowed(
-    authorizer_app: Any,  # noqa: F811
-    fake_apigateway: Any,  # noqa: F811
-    atomic_dynamodb_requests: None,  # noqa: F811
+    authorizer_app: Any,
+    fake_apigateway: Any,
+    atomic_dynamodb_requests: None,
     member: Console,
     revoke: Callable[[Console, str, Any], None],
 ) -> None:
@@ -141,8 +131,8 @@ PARALLEL_REVOKES = 8
 def test_parallel_revokes_of_one_token_revoke_it_once(
     admin: Console,
     member: Console,
-    fake_apigateway: Any,  # noqa: F811
-    atomic_dynamodb_requests: None,  # noqa: F811
+    fake_apigateway: Any,
+    atomic_dynamodb_requests: None,
 ) -> None:
     """Owner and admin, single and bulk, all at once: each answers 200, exactly one of them
     revokes (and flushes the authorizer cache), and the first revocation is never overwritten."""

@@ -30,11 +30,6 @@ PUBLISHED = re.compile(token_regex(PREFIX))
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(scope="module")
-def many_tokens() -> list[ParsedToken]:
-    return [generate_token(PREFIX) for _ in range(10_000)]
-
-
 def valid_token() -> str:
     return generate_token(PREFIX).token
 

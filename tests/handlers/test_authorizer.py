@@ -9,88 +9,29 @@ import re
 import subprocess
 import sys
 import time
-from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
+from support import (
+    METHOD_ARN_PREFIX,
+    TOKEN_PATTERN,
+    authorize,
+    call_self_service,
+    http_api_event,
+    load_event,
+    mint,
+    request_event,
+    self_service_event,
+    token_event,
+    with_other_secret,
+)
 
-from devserver.gateway import LambdaContext, load_handler_module
+from devserver.gateway import policy_allows
 from devserver.template import ROOT, load_template
 from token_service import wiring
-from token_service.domain.identity import Caller
-from token_service.domain.token_format import ALPHABET, checksum, token_regex
-from token_service.http.models import CreateTokenRequest
-
-EVENTS = ROOT / "events"
-TOKEN_PATTERN = re.compile(token_regex("lgk"))
-METHOD_ARN_PREFIX = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev"
-
-
-@pytest.fixture
-def authorizer_app(dynamodb: object) -> Any:
-    module = load_handler_module(ROOT / "functions" / "authorizer", "app.lambda_handler")
-    module.authorizer.clock = time.time
-    return module
-
-
-def mint(scopes: list[str], *, user: str = "user-member", role: str = "member", **fields: Any) -> str:
-    caller = Caller(user_id=user, org_id="org-acme", role=role)
-    request = CreateTokenRequest(name="authorizer test", scopes=scopes, **fields).command()
-    return wiring.get_service().create_token(caller, request).secret
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
-
-
-def token_event(token: str | None, method: str = "GET", path: str = "v1/reports") -> dict[str, Any]:
-    event = load_event("authorizer_token.json")
-    event["authorizationToken"] = f"Bearer {token}" if token is not None else None
-    event["methodArn"] = f"{METHOD_ARN_PREFIX}/{method}/{path}"
-    return event
-
-
-def request_event(token: str, method: str = "POST", resource: str = "/v1/import/builds") -> dict[str, Any]:
-    event = load_event("authorizer_request.json")
-    event["headers"]["Authorization"] = f"Bearer {token}"
-    event["httpMethod"] = method
-    event["resource"] = event["path"] = resource
-    event["methodArn"] = f"{METHOD_ARN_PREFIX}/{method}{resource}"
-    return event
-
-
-def http_api_event(token: str, method: str = "GET", path: str = "/v1/reports") -> dict[str, Any]:
-    event = load_event("authorizer_http_v2.json")
-    event["headers"]["authorization"] = f"Bearer {token}"
-    event["requestContext"]["http"].update(method=method, path=path)
-    return event
-
-
-def authorize(app: Any, event: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = app.lambda_handler(event, LambdaContext(function_name="AuthorizerFunction"))
-    return result
-
-
-def policy_allows(policy: dict[str, Any], method_arn: str) -> bool:
-    """Evaluates an authorizer policy as API Gateway does: explicit Deny wins, else any Allow."""
-    effects = [
-        statement["Effect"]
-        for statement in policy["policyDocument"]["Statement"]
-        for resource in statement["Resource"]
-        if fnmatchcase(method_arn, resource)
-    ]
-    return "Allow" in effects and "Deny" not in effects
-
-
-def with_other_secret(token: str) -> str:
-    """Same prefix and id, different secret, valid checksum: only the database can tell."""
-    body = token[:-6]
-    flipped = ALPHABET[(ALPHABET.index(body[-1]) + 1) % len(ALPHABET)]
-    tampered = body[:-1] + flipped
-    return tampered + checksum(tampered)
-
+from token_service.domain.token_format import checksum
 
 # -- 401: malformed and missing, without any database read --------------------------------
 
@@ -396,24 +337,6 @@ def test_one_structured_log_line_per_decision_and_never_the_token(authorizer_app
 # -- revocation takes effect at once: authorizer cache flush --------------------------------
 
 
-class FakeApiGateway:
-    def __init__(self) -> None:
-        self.flushes: list[dict[str, str]] = []
-
-    def flush_stage_authorizers_cache(self, **kwargs: str) -> None:
-        self.flushes.append(kwargs)
-
-
-@pytest.fixture
-def fake_apigateway(monkeypatch: pytest.MonkeyPatch) -> FakeApiGateway:
-    fake = FakeApiGateway()
-    monkeypatch.setattr("token_service.storage.cache_flush._apigateway_client", lambda: fake)
-    monkeypatch.setenv("PROTECTED_API_ID", "a1b2c3d4e5")
-    monkeypatch.setenv("PROTECTED_API_STAGE", "dev")
-    wiring.reset()
-    return fake
-
-
 def test_every_kind_of_revoke_flushes_the_authorizer_cache(authorizer_app, member, fake_apigateway):
     first, second, third = (member.create_ok()["token_id"] for _ in range(3))
     member.request("DELETE", f"/tokens/{first}")
@@ -441,18 +364,6 @@ def test_a_failed_flush_does_not_fail_the_revoke(authorizer_app, member, monkeyp
 
 
 # -- self-service endpoints behind the authorizer ------------------------------------------
-
-
-def self_service_event(method: str, authorizer_context: dict[str, Any]) -> dict[str, Any]:
-    event = load_event("token_self_get.json" if method == "GET" else "token_self_revoke.json")
-    event["requestContext"]["authorizer"] = authorizer_context
-    return event
-
-
-def call_self_service(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    module = load_handler_module(ROOT / "functions" / "token_self", "app.lambda_handler")
-    result = module.lambda_handler(event, LambdaContext(function_name="TokenSelfFunction"))
-    return result["statusCode"], json.loads(result["body"])
 
 
 def test_a_token_reads_and_revokes_itself(authorizer_app, fake_apigateway):
@@ -490,8 +401,11 @@ def test_gateway_responses_follow_rfc_6750():
         responses["ACCESS_DENIED"]["ResponseParameters"]["Headers"]["WWW-Authenticate"]
         == "'Bearer error=\"insufficient_scope\"'"
     )
-    for response in responses.values():
-        json.loads(response["ResponseTemplates"]["application/json"])
+    for response in responses.values():  # JSON once API Gateway has filled in its variables
+        template = response["ResponseTemplates"]["application/json"]
+        filled = template.replace("$context.error.messageString", '"Forbidden"')
+        error = json.loads(filled.replace("$context.error.responseType", "ACCESS_DENIED"))["error"]
+        assert set(error) == {"code", "message"}
 
 
 def test_the_authorizer_imports_no_validation_openapi_or_powertools_machinery():

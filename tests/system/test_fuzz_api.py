@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,16 +43,14 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant
+from support import RunningServer, bearer, console_identity, mint_over_http
 
 from devserver.openapi import openapi_document
-from devserver_process import RunningServer, start_server
 from token_service.domain.scopes import default_catalog
 from token_service.domain.token_format import checksum, token_regex
 
 TOKEN_IN_TEXT = re.compile(token_regex("lgk").replace(r"\b", ""))
-FUZZ_ORG = "org-fuzz"  # PUT /settings is fuzzed here: nothing else relies on this org's policy
 STATEFUL_ORG = "org-stateful"
-SELF_ORG = "org-fuzz-self"  # owns the tokens that /v1/token is called with
 EXAMPLES_PER_OPERATION = 100
 STATEFUL_SCENARIOS = 25
 STATEFUL_STEPS = 10
@@ -67,6 +64,8 @@ DEV_IDENTITY_SCHEMES = {
     "devRole": {"type": "apiKey", "in": "header", "name": "X-Dev-Role"},
 }
 
+pytestmark = pytest.mark.devserver(identity_fallback=False)
+
 CONFIG = schemathesis.Config.from_dict(
     {
         "generation": {
@@ -78,9 +77,9 @@ CONFIG = schemathesis.Config.from_dict(
         },
         "phases": {
             "examples": {"enabled": True},
-            # Undeclared methods: those the local server routes. API Gateway answers any of them
-            # 403 (MissingAuthenticationToken), the local server 404: not 405 either way, so
-            # `unsupported_method` is off and assert_well_formed checks for a JSON 4xx instead.
+            # Undeclared methods: API Gateway answers any of them 403 (MISSING_AUTHENTICATION_TOKEN),
+            # and so does the local server: not 405, so `unsupported_method` is off and
+            # assert_well_formed checks for a JSON 4xx instead.
             # (TRACE and OPTIONS get http.server's own 501 HTML page locally; see the report.)
             "coverage": {"enabled": True, "unexpected-methods": ["GET", "PUT", "POST", "DELETE", "PATCH"]},
             "fuzzing": {"enabled": True},
@@ -105,38 +104,6 @@ CONFIG = schemathesis.Config.from_dict(
 
 
 # -- the server ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with pytest.MonkeyPatch.context() as patch:
-        for variable in ("DEV_USER_ID", "DEV_ORG_ID", "DEV_ROLE"):
-            patch.setenv(variable, "")  # no fallback identity: a request without one is a 401
-        running = start_server()
-    yield running
-    code, output = running.stop()
-    assert code == 0, output
-    assert not TOKEN_IN_TEXT.search(output), "a token reached the server's output"
-    assert "Traceback" not in output, output[-5000:]
-
-
-def console_identity(org: str = FUZZ_ORG, role: str = "admin", user: str | None = None) -> dict[str, str]:
-    return {"X-Dev-User-Id": user or f"fuzz-{uuid.uuid4().hex[:12]}", "X-Dev-Org-Id": org, "X-Dev-Role": role}
-
-
-def mint(server: RunningServer, org: str = SELF_ORG, scopes: tuple[str, ...] = ("reports:read",)) -> dict[str, Any]:
-    response = requests.post(
-        f"{server.url}/tokens",
-        json={"name": "fuzz", "scopes": list(scopes)},
-        headers=console_identity(org=org),
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # -- the document, as the local server implements it -------------------------------------------
@@ -186,14 +153,6 @@ def local_document(served: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-@pytest.fixture(scope="module")
-def served_document(server: RunningServer) -> dict[str, Any]:
-    response = requests.get(f"{server.url}/openapi.json", timeout=30)
-    assert response.status_code == 200
-    document: dict[str, Any] = response.json()
-    return document
-
-
 # Loaded at collection time from the generator the server serves (pytest parametrizes over
 # its operations before any fixture runs); test_the_fuzzed_document_is_the_served_one checks
 # that it is the document the running server answers. Requests go to the running server.
@@ -206,12 +165,6 @@ def test_the_fuzzed_document_is_the_served_one(server: RunningServer, served_doc
     assert {f"{method} {path}" for path, operations in served_document["paths"].items() for method in operations} == {
         f"{operation.method} {operation.path}" for operation in (result.ok() for result in schema.get_all_operations())
     }
-
-
-@pytest.fixture(scope="module")
-def self_token(server: RunningServer) -> str:
-    """A token that stays valid for the whole module (GET /v1/token examples)."""
-    return str(mint(server)["token"])
 
 
 # -- this module's checks -------------------------------------------------------------------
@@ -252,7 +205,7 @@ def assert_well_formed(response: Any) -> None:
 def test_every_operation_answers_within_its_contract(case: Any, server: RunningServer, self_token: str) -> None:
     if is_token_route(case.path):
         # DELETE /v1/token revokes the token it is called with: give each call its own.
-        token = mint(server)["token"] if case.method == "DELETE" else self_token
+        token = mint_over_http(server)["token"] if case.method == "DELETE" else self_token
         headers = bearer(token)
     else:
         headers = console_identity()
@@ -335,8 +288,7 @@ def creatable_document(document: dict[str, Any]) -> dict[str, Any]:
     return narrowed
 
 
-@pytest.fixture(scope="module")
-def state_machine(server: RunningServer) -> type:
+def lifecycle_machine(server: RunningServer) -> type:
     linked = schemathesis.openapi.from_dict(
         creatable_document(local_document(openapi_document(PLACEHOLDER_URL))), config=CONFIG
     ).include(path_regex=r"^/(tokens(/\{token_id\})?|v1/token)$")
@@ -394,8 +346,8 @@ seen: list[tuple[str, str, int]] = []
 checked_after_revoke: set[str] = set()
 
 
-def test_stateful_create_use_revoke(state_machine: type) -> None:
-    state_machine.run(
+def test_stateful_create_use_revoke(server: RunningServer) -> None:
+    lifecycle_machine(server).run(
         settings=hypothesis.settings(
             max_examples=STATEFUL_SCENARIOS,
             stateful_step_count=STATEFUL_STEPS,

@@ -7,15 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import ORG, Console, assert_invalid, field_problems
+from support import ORG, Console, assert_invalid, field_problems
 
 from devserver.gateway import HttpResponse, Identity, console_request
-from token_service import wiring
 from token_service.domain import token_format
 
-pytestmark = pytest.mark.dynamodb_backends  # also on dynalite
-
 NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
+pytestmark = [pytest.mark.dynamodb_backends, pytest.mark.clock_at(NOW), pytest.mark.usefixtures("clock")]
 DEFAULT_LIFETIME = timedelta(days=90)
 MAX_LIFETIME = timedelta(days=366)
 TOKEN_PATTERN = re.compile(token_format.token_regex("lgk"))
@@ -23,11 +21,6 @@ TOKEN_PATTERN = re.compile(token_format.token_regex("lgk"))
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(dynamodb: object) -> None:
-    wiring.get_service().clock = lambda: NOW.timestamp()
 
 
 def list_mine(console: Console) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import T0, FakeClock, seed_tokens
+from support import GLOBEX_MEMBER, OTHER_MEMBER, T0, FakeClock, seed_tokens
 
 from token_service import wiring
 from token_service.domain.identity import Caller
@@ -37,9 +37,7 @@ DOCUMENTED_FIELDS = {
 }
 SECRET_PATTERN = re.compile(token_regex("lgk"))
 MEMBER = Caller("user-member", "org-acme", "member")
-OTHER_MEMBER = Caller("user-member-2", "org-acme", "member")
 ADMIN = Caller("user-admin", "org-acme", "admin")
-GLOBEX_MEMBER = Caller("user-member", "org-globex", "member")  # same user id, other organisation
 
 Console = Any  # tests/conftest.py's Console
 
@@ -197,22 +195,6 @@ def test_invalid_limit_is_a_400_naming_limit(member: Console, limit: str) -> Non
 
 
 # -- forged cursors -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def cursors(admin: Console, member: Console, other_member: Console, dynamodb: Any) -> dict[str, str]:
-    """Genuine cursors from several listings, and the ids they were made from."""
-    seed_tokens(dynamodb, MEMBER, 3)
-    seed_tokens(dynamodb, OTHER_MEMBER, 3)
-    globex = seed_tokens(dynamodb, GLOBEX_MEMBER, 3)
-    found = {
-        "member": member.request("GET", "/tokens", query={"limit": "1"}).json()["next"],
-        "other_member": other_member.request("GET", "/tokens", query={"limit": "1"}).json()["next"],
-        "admin_all_users": admin.request("GET", "/tokens", query={"limit": "1", "all_users": "true"}).json()["next"],
-        "globex_token": globex[0],
-    }
-    assert all(found.values())
-    return found
 
 
 def forged(name: str, cursors: dict[str, str]) -> str:

@@ -5,27 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
-from conftest import dynamodb_backends
 
 from devserver.template import ROOT
-from devserver_process import RunningServer, start_server
 from token_service.domain.token_format import token_regex
 
+pytestmark = pytest.mark.dynamodb_backends  # the server on moto, and on dynalite
 MEMBER = {"X-Dev-User-Id": "bob", "X-Dev-Org-Id": "org-acme", "X-Dev-Role": "member"}
-
-
-@pytest.fixture(scope="module", params=dynamodb_backends())
-def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
-    """The local server on its embedded moto, and on dynalite through --dynamodb-endpoint."""
-    extra = ["--dynamodb-endpoint", request.getfixturevalue("dynalite_endpoint")] if request.param == "dynalite" else []
-    running = start_server(extra_args=extra)
-    yield running
-    code, output = running.stop()
-    assert code == 0, output
-    assert "Stopped." in output
 
 
 def test_create_use_list_revoke_then_401(server):
@@ -89,13 +76,13 @@ def test_openapi_document_and_reference_page(server):
     }
     assert "400" in document["paths"]["/tokens"]["post"]["responses"]
     page = server.request("GET", "/docs")
-    assert page.status == 200 and b"/openapi.json" in page.body
+    assert page.status == 200 and "/openapi.json" in page.body
 
 
 def test_console_is_served(server):
     page = server.request("GET", "/")
     assert page.status == 200
-    assert b"Generate New API Token" in page.body
+    assert "Generate New API Token" in page.body
     assert server.request("GET", "/console/app.js").status == 200
     assert server.request("GET", "/console/../server.py").status == 404
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import Any
 
 import pytest
 
-from token_service import wiring
 from token_service.domain.commands import Listing
 from token_service.domain.errors import ActiveSetChanged, InvalidPageKey, TokenIdTaken, TokenNotFound
 from token_service.domain.lifecycle import PURGE, Schedule
@@ -21,11 +19,6 @@ pytestmark = pytest.mark.dynamodb_backends
 
 NOW = 1_900_000_000
 DAY = 86_400
-
-
-@pytest.fixture
-def repository(dynamodb: Any) -> TokenRepository:
-    return wiring.get_service().repository
 
 
 def record(owner: str = "u1", org: str = "org-a", created: int = NOW, expires: int = NOW + 30 * DAY) -> TokenRecord:

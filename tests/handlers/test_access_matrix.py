@@ -16,13 +16,11 @@ import os
 from typing import Any
 
 import pytest
+from support import TARGETS, AccessWorld
 
 from devserver.gateway import console_request
 from token_service import wiring
 from token_service.domain.identity import Caller
-from token_service.domain.token_format import generate_token
-from token_service.http.models import CreateTokenRequest
-from token_service.storage.attribute_values import deserialize, serialize
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 ORG = "org-acme"
@@ -30,73 +28,12 @@ OTHER_ORG = "org-globex"
 Console = Any  # tests/conftest.py's Console: .identity, .request(), .create_ok()
 
 CALLERS = ["admin", "member", "viewer", "outsider_admin"]
-TARGETS = ["own", "same_org", "other_org"]
 MATRIX = pytest.mark.parametrize(
     ("caller_name", "target"), [(caller, target) for caller in CALLERS for target in TARGETS]
 )
 
 # Token owners besides the callers themselves: another user of the caller's organisation,
 # and a user of the other organisation.
-SAME_ORG_OWNER = {ORG: "user-member-2", OTHER_ORG: "user-globex-member"}
-
-
-class World:
-    """One caller, and one token each: the caller's own, a colleague's, another org's."""
-
-    def __init__(self, console: Console, dynamodb: Any) -> None:
-        self.console = console
-        self.dynamodb = dynamodb
-        identity = console.identity
-        self.caller = Caller(identity.user_id, identity.org_id, identity.role)
-        self.is_admin = identity.role == "admin"
-        other_org = OTHER_ORG if identity.org_id == ORG else ORG
-        owners = {
-            "own": self.caller,
-            "same_org": Caller(SAME_ORG_OWNER[identity.org_id], identity.org_id, "member"),
-            "other_org": Caller(SAME_ORG_OWNER[other_org], other_org, "member"),
-        }
-        service = wiring.get_service()
-        self.owner: dict[str, str] = {}
-        self.token_id: dict[str, str] = {}
-        for target, owner in owners.items():
-            created = service.create_token(
-                owner, CreateTokenRequest(name=f"{target} token", scopes=["reports:read"]).command()
-            )
-            self.owner[target] = owner.user_id
-            self.token_id[target] = created.record.token_id
-        self.before = {target: self.item(target) for target in TARGETS}
-
-    def item(self, target: str) -> dict[str, Any]:
-        response = self.dynamodb.get_item(
-            TableName=TABLE_NAME,
-            Key=serialize({"pk": f"TOKEN#{self.token_id[target]}", "sk": "TOKEN"}),
-            ConsistentRead=True,
-        )
-        assert "Item" in response, f"the {target} token item disappeared"
-        return deserialize(response["Item"])
-
-    def may_act_on(self, target: str) -> bool:
-        return target == "own" or (target == "same_org" and self.is_admin)
-
-    def assert_state(self, revoked: set[str]) -> None:
-        """The targets in `revoked` are now revoked by the caller; every other item is untouched."""
-        for target in TARGETS:
-            item = self.item(target)
-            if target in revoked:
-                assert item["revoked_by"] == self.caller.user_id
-                assert "revoked_at" in item
-            else:
-                assert item == self.before[target], f"the {target} token was modified"
-
-    def nonexistent_answer(self, method: str) -> tuple[int, dict[str, str], Any]:
-        response = self.console.request(method, f"/tokens/{generate_token('lgk').token_id}")
-        return response.status, response.headers, response.json()
-
-
-@pytest.fixture
-def world(request: pytest.FixtureRequest, dynamodb: Any) -> World:
-    console = request.getfixturevalue(request.node.callspec.params["caller_name"])
-    return World(console, dynamodb)
 
 
 def assert_error(response: Any, status: int, code: str) -> None:
@@ -108,92 +45,92 @@ def assert_error(response: Any, status: int, code: str) -> None:
 
 
 @MATRIX
-def test_get_token(world: World, caller_name: str, target: str) -> None:
-    response = world.console.request("GET", f"/tokens/{world.token_id[target]}")
+def test_get_token(access_world: AccessWorld, caller_name: str, target: str) -> None:
+    response = access_world.console.request("GET", f"/tokens/{access_world.token_id[target]}")
 
-    if world.may_act_on(target):
+    if access_world.may_act_on(target):
         assert response.status == 200, response.body
-        assert response.json()["token_id"] == world.token_id[target]
-        assert response.json()["owner_id"] == world.owner[target]
+        assert response.json()["token_id"] == access_world.token_id[target]
+        assert response.json()["owner_id"] == access_world.owner[target]
     else:
-        assert (response.status, response.headers, response.json()) == world.nonexistent_answer("GET")
+        assert (response.status, response.headers, response.json()) == access_world.nonexistent_answer("GET")
         assert response.status == 404
-    world.assert_state(revoked=set())
+    access_world.assert_state(revoked=set())
 
 
 @pytest.mark.dynamodb_backends
 @MATRIX
-def test_revoke_single_token(world: World, caller_name: str, target: str) -> None:
-    response = world.console.request("DELETE", f"/tokens/{world.token_id[target]}")
+def test_revoke_single_token(access_world: AccessWorld, caller_name: str, target: str) -> None:
+    response = access_world.console.request("DELETE", f"/tokens/{access_world.token_id[target]}")
 
-    if world.may_act_on(target):
+    if access_world.may_act_on(target):
         assert response.status == 200, response.body
         assert response.json()["status"] == "revoked"
-        assert response.json()["revoked_by"] == world.caller.user_id
-        world.assert_state(revoked={target})
+        assert response.json()["revoked_by"] == access_world.caller.user_id
+        access_world.assert_state(revoked={target})
     else:
-        assert (response.status, response.headers, response.json()) == world.nonexistent_answer("DELETE")
+        assert (response.status, response.headers, response.json()) == access_world.nonexistent_answer("DELETE")
         assert response.status == 404
-        world.assert_state(revoked=set())
+        access_world.assert_state(revoked=set())
 
 
 @pytest.mark.dynamodb_backends
 @MATRIX
-def test_already_revoked_tokens_are_just_as_invisible(world: World, caller_name: str, target: str) -> None:
+def test_already_revoked_tokens_are_just_as_invisible(access_world: AccessWorld, caller_name: str, target: str) -> None:
     """A failed conditional revoke reads the old item back: it must not leak it either."""
-    token_id = world.token_id[target]
-    owner = Caller(world.owner[target], str(world.before[target]["org_id"]), "member")
+    token_id = access_world.token_id[target]
+    owner = Caller(access_world.owner[target], str(access_world.before[target]["org_id"]), "member")
     wiring.get_service().revoke_token(owner, token_id)
-    revoked_item = world.item(target)
+    revoked_item = access_world.item(target)
 
-    single = world.console.request("DELETE", f"/tokens/{token_id}")
-    many = world.console.request("POST", "/tokens/revoke", body={"token_ids": [token_id]})
-    read = world.console.request("GET", f"/tokens/{token_id}")
+    single = access_world.console.request("DELETE", f"/tokens/{token_id}")
+    many = access_world.console.request("POST", "/tokens/revoke", body={"token_ids": [token_id]})
+    read = access_world.console.request("GET", f"/tokens/{token_id}")
 
-    if world.may_act_on(target):
+    if access_world.may_act_on(target):
         assert single.status == read.status == 200
         assert single.json() == read.json()
-        assert single.json()["revoked_by"] == world.owner[target]
+        assert single.json()["revoked_by"] == access_world.owner[target]
         assert many.json()["results"] == [{"token_id": token_id, "result": "already_revoked"}]
     else:
-        assert (single.status, single.headers, single.json()) == world.nonexistent_answer("DELETE")
-        assert (read.status, read.headers, read.json()) == world.nonexistent_answer("GET")
+        assert (single.status, single.headers, single.json()) == access_world.nonexistent_answer("DELETE")
+        assert (read.status, read.headers, read.json()) == access_world.nonexistent_answer("GET")
         assert many.json()["results"] == [{"token_id": token_id, "result": "not_found"}]
-    assert world.item(target) == revoked_item
+    assert access_world.item(target) == revoked_item
 
 
 # -- listing ------------------------------------------------------------------------------
 
 
 @MATRIX
-def test_list_by_owner(world: World, caller_name: str, target: str) -> None:
-    response = world.console.request("GET", "/tokens", query={"owner_id": world.owner[target]})
+def test_list_by_owner(access_world: AccessWorld, caller_name: str, target: str) -> None:
+    response = access_world.console.request("GET", "/tokens", query={"owner_id": access_world.owner[target]})
 
-    if target == "own" or world.is_admin:
+    if target == "own" or access_world.is_admin:
         assert response.status == 200, response.body
         listed = {item["token_id"] for item in response.json()["items"]}
         if target == "other_org":
             # owner_id is read inside the caller's organisation: the namesake there has no tokens.
             assert listed == set()
         else:
-            assert listed == {world.token_id[target]}
+            assert listed == {access_world.token_id[target]}
     else:
         assert_error(response, 403, "forbidden")
-    world.assert_state(revoked=set())
+    access_world.assert_state(revoked=set())
 
 
 @MATRIX
-def test_list_all_users(world: World, caller_name: str, target: str) -> None:
-    response = world.console.request("GET", "/tokens", query={"all_users": "true"})
+def test_list_all_users(access_world: AccessWorld, caller_name: str, target: str) -> None:
+    response = access_world.console.request("GET", "/tokens", query={"all_users": "true"})
 
-    if world.is_admin:
+    if access_world.is_admin:
         assert response.status == 200, response.body
         listed = {item["token_id"] for item in response.json()["items"]}
-        assert listed == {world.token_id["own"], world.token_id["same_org"]}
-        assert (world.token_id[target] in listed) is (target != "other_org")
+        assert listed == {access_world.token_id["own"], access_world.token_id["same_org"]}
+        assert (access_world.token_id[target] in listed) is (target != "other_org")
     else:
         assert_error(response, 403, "forbidden")
-    world.assert_state(revoked=set())
+    access_world.assert_state(revoked=set())
 
 
 # -- bulk revoke --------------------------------------------------------------------------
@@ -201,54 +138,54 @@ def test_list_all_users(world: World, caller_name: str, target: str) -> None:
 
 @pytest.mark.dynamodb_backends
 @MATRIX
-def test_bulk_revoke_by_ids(world: World, caller_name: str, target: str) -> None:
-    token_id = world.token_id[target]
-    response = world.console.request("POST", "/tokens/revoke", body={"token_ids": [token_id]})
+def test_bulk_revoke_by_ids(access_world: AccessWorld, caller_name: str, target: str) -> None:
+    token_id = access_world.token_id[target]
+    response = access_world.console.request("POST", "/tokens/revoke", body={"token_ids": [token_id]})
 
     assert response.status == 200, response.body
     body = response.json()
-    if world.may_act_on(target):
+    if access_world.may_act_on(target):
         assert body["results"] == [{"token_id": token_id, "result": "revoked"}]
         assert (body["revoked"], body["already_revoked"], body["not_found"]) == (1, 0, 0)
-        world.assert_state(revoked={target})
+        access_world.assert_state(revoked={target})
     else:
         assert body["results"] == [{"token_id": token_id, "result": "not_found"}]
         assert (body["revoked"], body["already_revoked"], body["not_found"]) == (0, 0, 1)
-        world.assert_state(revoked=set())
+        access_world.assert_state(revoked=set())
 
 
 @MATRIX
-def test_bulk_revoke_by_owner(world: World, caller_name: str, target: str) -> None:
-    response = world.console.request("POST", "/tokens/revoke", body={"owner_id": world.owner[target]})
+def test_bulk_revoke_by_owner(access_world: AccessWorld, caller_name: str, target: str) -> None:
+    response = access_world.console.request("POST", "/tokens/revoke", body={"owner_id": access_world.owner[target]})
 
-    if target == "own" or world.is_admin:
+    if target == "own" or access_world.is_admin:
         assert response.status == 200, response.body
         body = response.json()
         if target == "other_org":
             assert body["results"] == []
             assert body["revoked"] == 0
-            world.assert_state(revoked=set())
+            access_world.assert_state(revoked=set())
         else:
-            assert body["results"] == [{"token_id": world.token_id[target], "result": "revoked"}]
-            world.assert_state(revoked={target})
+            assert body["results"] == [{"token_id": access_world.token_id[target], "result": "revoked"}]
+            access_world.assert_state(revoked={target})
     else:
         assert_error(response, 403, "forbidden")
-        world.assert_state(revoked=set())
+        access_world.assert_state(revoked=set())
 
 
 @MATRIX
-def test_bulk_revoke_organisation(world: World, caller_name: str, target: str) -> None:
-    response = world.console.request("POST", "/tokens/revoke", body={"organisation": True})
+def test_bulk_revoke_organisation(access_world: AccessWorld, caller_name: str, target: str) -> None:
+    response = access_world.console.request("POST", "/tokens/revoke", body={"organisation": True})
 
-    if world.is_admin:
+    if access_world.is_admin:
         assert response.status == 200, response.body
         results = {result["token_id"]: result["result"] for result in response.json()["results"]}
-        assert results == {world.token_id["own"]: "revoked", world.token_id["same_org"]: "revoked"}
-        assert (world.token_id[target] in results) is (target != "other_org")
-        world.assert_state(revoked={"own", "same_org"})
+        assert results == {access_world.token_id["own"]: "revoked", access_world.token_id["same_org"]: "revoked"}
+        assert (access_world.token_id[target] in results) is (target != "other_org")
+        access_world.assert_state(revoked={"own", "same_org"})
     else:
         assert_error(response, 403, "forbidden")
-        world.assert_state(revoked=set())
+        access_world.assert_state(revoked=set())
 
 
 # -- identity comes from the claims only --------------------------------------------------
@@ -268,11 +205,6 @@ SPOOFED_HEADERS = [
         "sub": "user-admin",
     },
 ]
-
-
-@pytest.fixture
-def colleague_token(other_member: Console) -> dict[str, Any]:
-    return other_member.create_ok(name="colleague's")
 
 
 @pytest.mark.parametrize("headers", SPOOFED_HEADERS)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import T0, FakeClock, seed_tokens
+from support import T0, FakeClock, seed_tokens
 
 from token_service import wiring
 from token_service.domain.clock import to_iso

@@ -2,7 +2,7 @@
 
 Whatever is sent, the answer is a 4xx with a JSON error that says what is wrong (never a 5xx),
 and nothing is written. Requests go through the real handlers (and, for paths, the local API
-Gateway emulation), on moto and on dynalite. tests/test_create.py already covers the name
+Gateway emulation), on moto and on dynalite. tests/handlers/test_create.py already covers the name
 rules one by one; here the same rules meet the other routes and the nastier inputs.
 """
 
@@ -14,12 +14,11 @@ import os
 from typing import Any
 
 import pytest
-from conftest import Console
+from support import Console
 
 from devserver.gateway import HttpResponse, LocalGateway, find_route, invoke, proxy_event
 from devserver.template import ROOT
 from token_service.http.proxy import MAX_BODY_CHARACTERS
-from token_service.storage.attribute_values import deserialize
 
 pytestmark = pytest.mark.dynamodb_backends
 
@@ -31,13 +30,6 @@ VALID_BODIES = {
     "/tokens/revoke": {"token_ids": ["0" * 16]},
 }
 ONE_MEGABYTE = 1024 * 1024
-
-
-def table(dynamodb: Any) -> list[dict[str, Any]]:
-    items = []
-    for page in dynamodb.get_paginator("scan").paginate(TableName=TABLE_NAME, ConsistentRead=True):
-        items.extend(deserialize(raw) for raw in page["Items"])
-    return sorted(items, key=lambda item: (item["pk"], item["sk"]))
 
 
 def assert_client_error(response: HttpResponse, status: int | None = None, field: str | None = None) -> dict[str, Any]:
@@ -57,18 +49,6 @@ def assert_client_error(response: HttpResponse, status: int | None = None, field
 def raw_request(console: Console, method: str, path: str, body: str | None, content_type: str | None) -> HttpResponse:
     headers = {} if content_type is None else {"Content-Type": content_type}
     return console.request(method, path, body=body, headers=headers)
-
-
-@pytest.fixture
-def untouched(dynamodb: Any, admin: Console, member: Console) -> Any:
-    """The table as it is before the hostile request; call it afterwards to check nothing changed."""
-    member.create_ok("already there")
-    before = table(dynamodb)
-
-    def check() -> None:
-        assert table(dynamodb) == before
-
-    return check
 
 
 # -- size -------------------------------------------------------------------------------------
@@ -355,12 +335,6 @@ def test_duplicate_keys_are_400_naming_the_key(admin: Console, untouched: Any, p
 
 
 # -- paths ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def gateway(admin: Console) -> LocalGateway:
-    """The local API Gateway emulation (routing included), calling the handlers in-process as the admin."""
-    return LocalGateway(lambda _: admin.identity)
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import ORG, OTHER_ORG, Console, FakeClock
-from moto.dynamodb.responses import DynamoHandler
+from support import ORG, OTHER_ORG, Console, FakeClock, set_cap
 
 from devserver.gateway import HttpResponse, Identity
 from token_service import wiring
@@ -18,26 +17,7 @@ from token_service.domain.errors import ActiveSetChanged, StoreUnavailable
 from token_service.domain.service import SLOT_GRACE_SECONDS
 
 NOW = datetime(2030, 3, 15, 10, 30, tzinfo=UTC)
-CAP = 3
-
-
-@pytest.fixture
-def clock(dynamodb: object) -> FakeClock:
-    fake = FakeClock(NOW)
-    wiring.get_service().clock = fake
-    return fake
-
-
-def set_cap(admin: Console, cap: int) -> None:
-    body = {"max_lifetime_days": 366, "default_lifetime_days": 90, "max_active_tokens_per_user": cap}
-    response = admin.request("PUT", "/settings", body=body)
-    assert response.status == 200, response.body
-
-
-@pytest.fixture
-def small_cap(admin: Console, clock: FakeClock) -> int:
-    set_cap(admin, CAP)
-    return CAP
+pytestmark = [pytest.mark.clock_at(NOW)]
 
 
 def fill(console: Console, count: int, **fields: object) -> list[str]:
@@ -170,27 +150,6 @@ def test_a_rejected_create_does_not_take_a_slot(member: Console, small_cap: int)
 
 PARALLEL = 20
 PARALLEL_CAP = 10
-
-
-@pytest.fixture
-def atomic_dynamodb_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Makes each emulated DynamoDB request atomic, as each real one is.
-
-    moto's DynamoDB backend is not thread-safe: its condition checks and writes interleave
-    with other threads', and its table copies fail with "dictionary changed size during
-    iteration" while another thread writes.
-    Real DynamoDB evaluates a request's conditions and applies its writes atomically, so
-    one lock around each emulated request restores that guarantee and nothing more: the
-    service's read-check-write sequence still races freely across requests.
-    """
-    lock = threading.Lock()
-    original = DynamoHandler.call_action
-
-    def one_request_at_a_time(self: DynamoHandler) -> Any:
-        with lock:
-            return original(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", one_request_at_a_time)
 
 
 def test_parallel_creates_never_exceed_the_cap(

@@ -1,7 +1,7 @@
 """DynamoDB failing at every call of every handler, with every error code that matters.
 
-tests/test_secrets_and_storage.py fails the *first* call of five handlers with five codes,
-and tests/test_authorizer.py the authorizer's read with eight. Here each management handler
+tests/handlers/test_secrets_and_storage.py fails the *first* call of five handlers with five codes,
+and tests/handlers/test_authorizer.py the authorizer's read with eight. Here each management handler
 (create, list, get, revoke, bulk revoke, settings get and put) and the self-service handler
 (GET and DELETE /v1/token) fails at each DynamoDB call it makes in turn (the calls before it
 reach the table), with each of seven codes, and:
@@ -31,18 +31,9 @@ from typing import Any
 import pytest
 from botocore import xform_name
 from botocore.stub import Stubber
-from conftest import Console
-from test_authorizer import (  # noqa: F401 (fixtures)
-    authorize,
-    authorizer_app,
-    fake_apigateway,
-    mint,
-    policy_allows,
-    self_service_event,
-    token_event,
-)
+from support import Console, FaultWorld, authorize, mint, self_service_event, token_event
 
-from devserver.gateway import Identity, LambdaContext, load_handler_module
+from devserver.gateway import HttpResponse, LambdaContext, load_handler_module, policy_allows
 from devserver.template import ROOT
 from token_service import wiring
 from token_service.storage.attribute_values import deserialize
@@ -129,17 +120,7 @@ def changes(before: dict[Any, Any], after: dict[Any, Any]) -> set[tuple[str, str
     return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: str
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def assert_defined_failure(reply: Reply, code: str) -> None:
+def assert_defined_failure(reply: HttpResponse, code: str) -> None:
     if code in RETRYABLE:
         assert reply.status == 503, reply.body
         assert reply.json()["error"]["code"] == "service_unavailable"
@@ -161,40 +142,21 @@ def assert_defined_failure(reply: Reply, code: str) -> None:
 
 
 @dataclass
-class World:
-    dynamodb: Any
-    admin: Console
-    member: Console
-    fresh: int = 0
-
-    def new_member(self) -> Console:
-        self.fresh += 1
-        return Console(Identity(user_id=f"user-fresh-{self.fresh}", org_id=self.member.identity.org_id, role="member"))
-
-    def token_of(self, console: Console) -> str:
-        return str(console.create_ok("target")["token_id"])
-
-
-def as_reply(response: Any) -> Reply:
-    return Reply(response.status, response.headers, response.body)
-
-
-@dataclass
 class Operation:
     """One management call: `prepare` sets up its target, `call` makes it, and `writes` names
     the items a call that failed after `calls_made` may nevertheless have written."""
 
-    prepare: Callable[[World], Any]
-    call: Callable[[World, Any], Reply]
+    prepare: Callable[[FaultWorld], Any]
+    call: Callable[[FaultWorld, Any], HttpResponse]
     writes: Callable[[Any, list[str]], set[tuple[str, str]]] = lambda target, calls_made: set()
 
 
-def _create_prepare(world: World) -> Console:
-    return world.new_member()
+def _create_prepare(fault_world: FaultWorld) -> Console:
+    return fault_world.new_member()
 
 
-def _create(world: World, console: Console) -> Reply:
-    return as_reply(console.create("faulty"))
+def _create(fault_world: FaultWorld, console: Console) -> HttpResponse:
+    return console.create("faulty")
 
 
 def _create_writes(console: Console, calls_made: list[str]) -> set[tuple[str, str]]:
@@ -205,9 +167,9 @@ def _create_writes(console: Console, calls_made: list[str]) -> set[tuple[str, st
     return {(f"ORG#{identity.org_id}#USER#{identity.user_id}", "ACTIVE_TOKENS")}
 
 
-def _token_target(world: World) -> tuple[Console, str]:
-    console = world.new_member()
-    return console, world.token_of(console)
+def _token_target(fault_world: FaultWorld) -> tuple[Console, str]:
+    console = fault_world.new_member()
+    return console, fault_world.token_of(console)
 
 
 def _token_key(token_id: str) -> tuple[str, str]:
@@ -216,58 +178,48 @@ def _token_key(token_id: str) -> tuple[str, str]:
 
 OPERATIONS: dict[str, Operation] = {
     "create": Operation(_create_prepare, _create, _create_writes),
-    "list": Operation(
-        lambda w: w.member, lambda w, c: as_reply(c.request("GET", "/tokens", query={"status": "active"}))
-    ),
-    "get": Operation(_token_target, lambda w, t: as_reply(t[0].request("GET", f"/tokens/{t[1]}"))),
-    "revoke": Operation(_token_target, lambda w, t: as_reply(t[0].request("DELETE", f"/tokens/{t[1]}"))),
+    "list": Operation(lambda w: w.member, lambda w, c: c.request("GET", "/tokens", query={"status": "active"})),
+    "get": Operation(_token_target, lambda w, t: t[0].request("GET", f"/tokens/{t[1]}")),
+    "revoke": Operation(_token_target, lambda w, t: t[0].request("DELETE", f"/tokens/{t[1]}")),
     "bulk_revoke": Operation(
         _token_target,
-        lambda w, t: as_reply(t[0].request("POST", "/tokens/revoke", body={"owner_id": t[0].identity.user_id})),
+        lambda w, t: t[0].request("POST", "/tokens/revoke", body={"owner_id": t[0].identity.user_id}),
     ),
-    "settings_get": Operation(lambda w: w.member, lambda w, c: as_reply(c.request("GET", "/settings"))),
+    "settings_get": Operation(lambda w: w.member, lambda w, c: c.request("GET", "/settings")),
     "settings_put": Operation(
         lambda w: w.admin,
-        lambda w, c: as_reply(
-            c.request(
-                "PUT",
-                "/settings",
-                body={"max_lifetime_days": 30, "default_lifetime_days": 7, "max_active_tokens_per_user": 5},
-            )
+        lambda w, c: c.request(
+            "PUT",
+            "/settings",
+            body={"max_lifetime_days": 30, "default_lifetime_days": 7, "max_active_tokens_per_user": 5},
         ),
     ),
 }
 
 
-def healthy_calls(world: World, operation: Operation) -> list[str]:
-    target = operation.prepare(world)
+def healthy_calls(fault_world: FaultWorld, operation: Operation) -> list[str]:
+    target = operation.prepare(fault_world)
     with record_calls() as calls:
-        reply = operation.call(world, target)
+        reply = operation.call(fault_world, target)
     assert reply.status in (200, 201), reply.body
     return list(calls)
-
-
-@pytest.fixture
-def world(dynamodb: Any, admin: Console, member: Console) -> World:
-    member.create_ok("already there")
-    return World(dynamodb, admin, member)
 
 
 @pytest.mark.parametrize("code", CODES)
 @pytest.mark.parametrize("name", list(OPERATIONS))
 def test_a_failing_call_gets_a_defined_answer_and_leaves_no_half_written_state(
-    world: World, name: str, code: str
+    fault_world: FaultWorld, name: str, code: str
 ) -> None:
     operation = OPERATIONS[name]
-    calls = healthy_calls(world, operation)  # what a healthy run of this handler calls, in order
+    calls = healthy_calls(fault_world, operation)  # what a healthy run of this handler calls, in order
     assert calls, name
     for position, call in enumerate(calls):
-        target = operation.prepare(world)
-        before = snapshot(world.dynamodb)
+        target = operation.prepare(fault_world)
+        before = snapshot(fault_world.dynamodb)
         with fail_call(position, call, code) as stubber:
-            reply = operation.call(world, target)
+            reply = operation.call(fault_world, target)
             stubber.assert_no_pending_responses()  # the fault was injected, at this call
-        after = snapshot(world.dynamodb)
+        after = snapshot(fault_world.dynamodb)
         context = f"{name}: {call} #{position} fails with {code}"
 
         if code == CONDITION and name == "create" and call == "PutItem":
@@ -287,7 +239,7 @@ def test_a_failing_call_gets_a_defined_answer_and_leaves_no_half_written_state(
         assert not any(key[1] == "TOKEN" and key not in before for key in after), context
 
         # Once DynamoDB recovers, the same request works.
-        again = operation.call(world, target)
+        again = operation.call(fault_world, target)
         assert again.status in (200, 201), (context, again.body)
         if name in ("revoke", "bulk_revoke"):
             console, token_id = target
@@ -297,14 +249,14 @@ def test_a_failing_call_gets_a_defined_answer_and_leaves_no_half_written_state(
 # -- the self-service handler (GET/DELETE /v1/token) -------------------------------------------
 
 
-def self_service(method: str, context: dict[str, Any]) -> Reply:
+def self_service(method: str, context: dict[str, Any]) -> HttpResponse:
     """The token_self handler, called as API Gateway calls it behind the token authorizer."""
     module = load_handler_module(ROOT / "functions" / "token_self", "app.lambda_handler")
     result = module.lambda_handler(self_service_event(method, dict(context)), LambdaContext("TokenSelfFunction"))
     headers = {key: str(value) for key, value in (result.get("headers") or {}).items()}
     for key, values in (result.get("multiValueHeaders") or {}).items():
         headers[key] = ", ".join(str(value) for value in values)
-    return Reply(result["statusCode"], headers, result["body"])
+    return HttpResponse(result["statusCode"], headers, result["body"])
 
 
 def authorizer_context(app: Any, token: str, method: str) -> dict[str, Any]:
@@ -314,8 +266,8 @@ def authorizer_context(app: Any, token: str, method: str) -> dict[str, Any]:
 @pytest.mark.parametrize("code", [code for code in CODES if code != CONDITION])
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_self_service_under_faults(
-    authorizer_app: Any,  # noqa: F811
-    fake_apigateway: Any,  # noqa: F811
+    authorizer_app: Any,
+    fake_apigateway: Any,
     dynamodb: Any,
     method: str,
     code: str,
@@ -364,8 +316,8 @@ def _reported(body: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("revoke", [_revoke_single, _revoke_bulk, _revoke_self], ids=["single", "bulk", "self"])
 def test_a_revoke_that_did_not_revoke_never_says_it_did(
-    authorizer_app: Any,  # noqa: F811
-    fake_apigateway: Any,  # noqa: F811
+    authorizer_app: Any,
+    fake_apigateway: Any,
     member: Console,
     revoke: Callable[[Console, str, Any], tuple[int, str]],
 ) -> None:
@@ -392,7 +344,7 @@ def test_a_revoke_that_did_not_revoke_never_says_it_did(
 
 def test_a_bulk_revoke_that_fails_half_way_still_flushes_what_it_revoked(
     member: Console,
-    fake_apigateway: Any,  # noqa: F811
+    fake_apigateway: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Three ids; the second update is throttled. The answer is a 503 (retry), but the first and
@@ -405,7 +357,7 @@ def test_a_bulk_revoke_that_fails_half_way_still_flushes_what_it_revoked(
     with fail_call(1, "UpdateItem", "ThrottlingException") as stubber:
         response = member.request("POST", "/tokens/revoke", body={"token_ids": ids})
         stubber.assert_no_pending_responses()
-    assert_defined_failure(as_reply(response), "ThrottlingException")
+    assert_defined_failure(response, "ThrottlingException")
     statuses = [member.request("GET", f"/tokens/{token_id}").json()["status"] for token_id in ids]
     assert statuses == ["revoked", "active", "revoked"]
     assert fake_apigateway.flushes, "tokens were revoked but the authorizer cache was not flushed"
@@ -413,7 +365,7 @@ def test_a_bulk_revoke_that_fails_half_way_still_flushes_what_it_revoked(
 
 def test_a_bulk_revoke_whose_listing_fails_on_a_later_page_still_flushes_what_it_revoked(
     member: Console,
-    fake_apigateway: Any,  # noqa: F811
+    fake_apigateway: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """By owner, the ids are read a page at a time and the first page is being revoked while the
@@ -440,11 +392,11 @@ def test_a_bulk_revoke_whose_listing_fails_on_a_later_page_still_flushes_what_it
     assert fake_apigateway.flushes, "tokens were revoked but the authorizer cache was not flushed"
 
 
-# -- the authorizer: what tests/test_authorizer.py does not already cover ------------------------
+# -- the authorizer: what tests/handlers/test_authorizer.py does not already cover ------------------------
 
 
 @pytest.mark.parametrize("code", ["RequestLimitExceeded", CONDITION])
-def test_the_authorizer_fails_closed_on_these_codes_too(authorizer_app: Any, code: str) -> None:  # noqa: F811
+def test_the_authorizer_fails_closed_on_these_codes_too(authorizer_app: Any, code: str) -> None:
     token = mint(["reports:read"])
     with Stubber(authorizer_app.authorizer.repository.client) as stubber:
         stubber.add_client_error("get_item", code, f"{TABLE_ARN}: simulated", HTTP_STATUS.get(code, 400))
@@ -454,7 +406,7 @@ def test_the_authorizer_fails_closed_on_these_codes_too(authorizer_app: Any, cod
 
 
 @pytest.mark.parametrize("code", [code for code in CODES if code != "ThrottlingException"])
-def test_a_failed_last_use_write_never_changes_the_decision(authorizer_app: Any, dynamodb: Any, code: str) -> None:  # noqa: F811
+def test_a_failed_last_use_write_never_changes_the_decision(authorizer_app: Any, dynamodb: Any, code: str) -> None:
     """Allowed stays allowed, denied stays denied, whatever the last-use write answers."""
     reader = mint(["reports:read"])
     client = authorizer_app.authorizer.repository.client

@@ -7,36 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from token_service import wiring
 from token_service.domain.routes import RouteMapError, find_route, load_route_map, parse_route_map
 from token_service.domain.scopes import CatalogError, ScopeCatalog, load_catalog
-
-CUSTOM_CATALOG = {
-    "scopes": {"billing:read": "Read invoices.", "billing:write": "Pay invoices."},
-    "roles": {
-        "owner": {"organisation_admin": True, "scopes": ["billing:read", "billing:write"]},
-        "accountant": {"scopes": ["billing:read"]},
-    },
-}
-
-
-def test_an_operator_catalog_replaces_the_default(dynamodb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "catalog.json"
-    path.write_text(json.dumps(CUSTOM_CATALOG))
-    monkeypatch.setenv("SCOPE_CATALOG_PATH", str(path))
-    wiring.reset()
-    try:
-        from devserver.gateway import Identity, console_request
-
-        accountant = Identity("acc-1", "org-acme", "accountant")
-        scopes = console_request(accountant, "GET", "/scopes").json()
-        assert scopes == {"role": "accountant", "scopes": [{"name": "billing:read", "description": "Read invoices."}]}
-        denied = console_request(accountant, "POST", "/tokens", body={"name": "x", "scopes": ["billing:write"]})
-        assert denied.status == 403
-        # A role the default catalog knows is unknown here: no access at all.
-        assert console_request(Identity("m", "org-acme", "member"), "GET", "/scopes").status == 403
-    finally:
-        wiring.reset()
 
 
 @pytest.mark.parametrize(

@@ -27,19 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Console, FakeClock
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, multiple, rule, run_state_machine_as_test
-from test_authorizer import (  # noqa: F401 (fixtures)
-    authorize,
-    authorizer_app,
-    call_self_service,
-    fake_apigateway,
-    self_service_event,
-    token_event,
-    with_other_secret,
-)
+from support import Console, FakeClock, authorize, call_self_service, self_service_event, token_event, with_other_secret
 
 from devserver.gateway import Identity, policy_allows
 from token_service import wiring
@@ -244,7 +235,7 @@ class TokenWorld(RuleBasedStateMachine):
         assert set(response.json()["scopes"]) == token.scopes
 
 
-def test_the_service_behaves_like_the_model(authorizer_app: Any, fake_apigateway: Any, dynamodb: Any) -> None:  # noqa: F811
+def test_the_service_behaves_like_the_model(authorizer_app: Any, fake_apigateway: Any, dynamodb: Any) -> None:
     EXERCISED.update(dict.fromkeys(EXERCISED, 0))
     clock = FakeClock(START)
     wiring.get_service().clock = clock
@@ -266,7 +257,7 @@ def test_the_service_behaves_like_the_model(authorizer_app: Any, fake_apigateway
     assert min(EXERCISED.values()) >= 10, EXERCISED
 
 
-def test_a_downgraded_users_tokens_keep_their_scopes(authorizer_app: Any, fake_apigateway: Any, dynamodb: Any) -> None:  # noqa: F811
+def test_a_downgraded_users_tokens_keep_their_scopes(authorizer_app: Any, fake_apigateway: Any, dynamodb: Any) -> None:
     """What the service does today, spelled out (the model above encodes the same): the role is
     checked when a token is created, not when it is used."""
     admin = Console(Identity(user_id="ada", org_id="org-acme", role="admin"))

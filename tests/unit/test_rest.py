@@ -5,42 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field
 
-from token_service.http.rest import JsonResponse, RequestInvalid, RestResolver, RouteNotFound
-
-
-class ItemPath(BaseModel):
-    item_id: str = Field(max_length=8)
-
-
-class ItemQuery(BaseModel):
-    limit: int = Field(10, ge=1, description="Page size.")
-    deleted: bool = False
-
-
-class ItemBody(BaseModel):
-    name: str
-
-
-class ItemView(BaseModel):
-    item_id: str
-    name: str
-
-
-@pytest.fixture
-def app() -> RestResolver:
-    app = RestResolver()
-
-    @app.route("GET", "/items", summary="List", query=ItemQuery, response=ItemView)
-    def list_items(query: ItemQuery) -> JsonResponse:
-        return JsonResponse(200, {"limit": query.limit, "deleted": query.deleted})
-
-    @app.route("PUT", "/items/{item_id}", summary="Put", path_parameters=ItemPath, body=ItemBody, response=ItemView)
-    def put_item(path: ItemPath, body: ItemBody) -> JsonResponse:
-        return JsonResponse(200, {"item_id": path.item_id, "name": body.name}, {"Cache-Control": "no-store"})
-
-    return app
+from token_service.http.rest import RequestInvalid, RestResolver, RouteNotFound
 
 
 def event(method: str, path: str, query: dict[str, str] | None = None) -> dict[str, Any]:
