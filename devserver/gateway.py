@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -118,13 +117,20 @@ def unknown_route(path: str) -> HttpResponse:
     return gateway_response(apis[api_id], "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
 
 
+def arn_matches(pattern: str, arn: str) -> bool:
+    """API Gateway's matching of a policy resource: `*` any characters and `?` one character,
+    `/` included; every other character stands for itself (no fnmatch [sets])."""
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.fullmatch(regex, arn, re.DOTALL) is not None
+
+
 def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
     """Evaluates an authorizer's IAM policy as API Gateway does: an explicit Deny wins, else any Allow."""
     effects = []
     for statement in policy.get("policyDocument", {}).get("Statement", []):
         resources = statement.get("Resource", [])
         for resource in [resources] if isinstance(resources, str) else resources:
-            if fnmatchcase(method_arn, resource):
+            if arn_matches(resource, method_arn):
                 effects.append(statement.get("Effect"))
     return "Allow" in effects and "Deny" not in effects
 

@@ -22,7 +22,10 @@ config = authorizer_config()
 # Short timeouts and few attempts keep the worst case well inside API Gateway's limit.
 client = dynamodb_client(config.dynamodb_endpoint, connect_timeout=0.5, read_timeout=1.0, attempts=3)
 authorizer = TokenAuthorizer(
-    TokenRepository(config.table_name, client), load_route_map(config.route_map_path), config.token_prefix
+    TokenRepository(config.table_name, client),
+    load_route_map(config.route_map_path),
+    config.token_prefix,
+    cache_seconds=config.cache_seconds,
 )
 decision_log = DecisionLog(config.service_name, config.metrics_namespace)
 

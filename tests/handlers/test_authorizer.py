@@ -135,12 +135,18 @@ def test_missing_scope_is_denied_by_the_policy_so_api_gateway_answers_403(author
     assert "context" in result  # authenticated: a policy, not a 401
 
 
-def test_read_only_tokens_cached_policy_denies_write_routes(authorizer_app):
+def test_a_token_events_cached_policy_allows_exact_routes_only(authorizer_app):
+    """A TOKEN authorizer's answer is cached per token for every route: it lists exact ARNs
+    (the parameter-free routes the token may use, and the requested path), never a wildcard
+    that would also match deeper or sibling paths."""
     token = mint(["reports:read", "datastudio:read"])
-    cached = authorize(authorizer_app, token_event(token, "GET", "v1/reports"))
-    assert policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/reports")
+    cached = authorize(authorizer_app, token_event(token, "GET", "v1/reports/r-42"))
     assert policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/reports/r-42")
-    assert policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/datastudio/models/builds")
+    assert policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/reports")
+    assert policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/datastudio/models")
+    # Another path of a parameterised route needs its own check (a 403 from this cache entry).
+    assert not policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/reports/r-43")
+    assert not policy_allows(cached, f"{METHOD_ARN_PREFIX}/GET/v1/reports/r-42/export")
     # API Gateway reuses the cached policy for the next route this token calls.
     for write in (
         "POST/v1/import/builds",

@@ -77,6 +77,9 @@ class AuthorizerConfig:
     dynamodb_endpoint: str | None
     service_name: str
     metrics_namespace: str
+    # AUTHORIZER_CACHE_SECONDS: the longest time any API using this authorizer caches its
+    # answers (ReauthorizeEvery); unset, API Gateway's default of 300 s.
+    cache_seconds: int
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> AuthorizerConfig:
@@ -86,6 +89,7 @@ class AuthorizerConfig:
             route_map_path=_optional(env, "ROUTE_SCOPES_PATH"),
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "api-tokens"),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "ApiTokens"),
+            cache_seconds=_whole_number(env, "AUTHORIZER_CACHE_SECONDS", "300", 0, 3600),
         )
 
 

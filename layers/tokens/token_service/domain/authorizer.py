@@ -27,13 +27,22 @@ class Reason(StrEnum):
     WRONG_SECRET = "wrong_secret"  # noqa: S105 (a reason code)
     REVOKED = "revoked"
     EXPIRED = "expired"
+    EXPIRES_WITHIN_CACHE = "expires_within_cache_time"  # an allow cached now would outlive the token
     INSUFFICIENT_SCOPE = "insufficient_scope"
     UNMAPPED_ROUTE = "unmapped_route"
     UNAVAILABLE = "store_unavailable"
 
 
 UNAUTHENTICATED = frozenset(
-    {Reason.MISSING, Reason.MALFORMED, Reason.UNKNOWN, Reason.WRONG_SECRET, Reason.REVOKED, Reason.EXPIRED}
+    {
+        Reason.MISSING,
+        Reason.MALFORMED,
+        Reason.UNKNOWN,
+        Reason.WRONG_SECRET,
+        Reason.REVOKED,
+        Reason.EXPIRED,
+        Reason.EXPIRES_WITHIN_CACHE,
+    }
 )
 
 
@@ -43,6 +52,7 @@ class Decision:
     token_id: str | None = None
     record: TokenRecord | None = None
     allowed_routes: tuple[ProtectedRoute, ...] = ()
+    route: ProtectedRoute | None = None  # the route of the request, if the map has it
     last_use_not_recorded: bool = False  # the best-effort last-use write failed
 
     @property
@@ -80,11 +90,15 @@ class TokenAuthorizer:
         routes: tuple[ProtectedRoute, ...],
         token_prefix: str,
         clock: Clock = system_clock,
+        cache_seconds: int = 0,
     ) -> None:
         self.repository = repository
         self.routes = routes
         self.token_prefix = token_prefix
         self.clock = clock
+        # How long API Gateway may answer from this decision without asking again: a token
+        # that expires within it is refused now, so no cached allow outlives its expiry.
+        self.cache_seconds = cache_seconds
 
     def decide(self, authorization: str | None, method: str, path: str, source_ip: str | None = None) -> Decision:
         token = bearer_token(authorization)
@@ -106,6 +120,8 @@ class TokenAuthorizer:
             return Decision(Reason.REVOKED, record.token_id, record)
         if record.expires_at <= now:  # by the item's own expiry: TTL deletion lags by days
             return Decision(Reason.EXPIRED, record.token_id, record)
+        if record.expires_at <= now + self.cache_seconds:
+            return Decision(Reason.EXPIRES_WITHIN_CACHE, record.token_id, record)
         recorded = self._record_use(record, now, source_ip)
         scopes = frozenset(record.scopes)
         allowed_routes = tuple(route for route in self.routes if route.allows(scopes))
@@ -116,7 +132,7 @@ class TokenAuthorizer:
             reason = Reason.ALLOWED
         else:
             reason = Reason.INSUFFICIENT_SCOPE
-        return Decision(reason, record.token_id, record, allowed_routes, last_use_not_recorded=not recorded)
+        return Decision(reason, record.token_id, record, allowed_routes, route, last_use_not_recorded=not recorded)
 
     def _record_use(self, record: TokenRecord, now: float, source_ip: str | None) -> bool:
         """Best effort: a failure here never changes the decision. Returns False if the write failed."""

@@ -26,6 +26,10 @@ class ProtectedRoute:
     def allows(self, scopes: frozenset[str]) -> bool:
         return self.required_scopes <= scopes
 
+    @property
+    def has_parameters(self) -> bool:
+        return "{" in self.resource
+
 
 def _compile(resource: str) -> re.Pattern[str]:
     regex = ""
@@ -52,7 +56,8 @@ def parse_route_map(document: dict[str, object]) -> tuple[ProtectedRoute, ...]:
         if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
             raise RouteMapError(f"route {key!r}: scopes must be a list of scope names")
         parsed.append(ProtectedRoute(method, resource, frozenset(scopes), _compile(resource)))
-    return tuple(parsed)
+    # Literal segments win over parameters, as in API Gateway: /v1/reports/latest before /v1/reports/{id}.
+    return tuple(sorted(parsed, key=lambda route: (route.resource.count("{"), -route.resource.count("/"))))
 
 
 def load_route_map(path: str | None = None) -> tuple[ProtectedRoute, ...]:

@@ -1,6 +1,21 @@
 """The authorizer's API Gateway side: its events in (REST TOKEN and REQUEST, HTTP API 2.0),
 its answers out (IAM policy or simple response), and its decision line.
 
+API Gateway caches an answer under the values of the authorizer's identity sources and
+reuses it for every request with the same values, matching the cached policy's resources
+with `*` and `?` as wildcards that also match `/`. So a policy must allow, of the requests
+that can share its cache entry, exactly those the token may make:
+
+- REQUEST (the template's): the identity sources are the Authorization header, the method
+  and the resource path, so an entry serves one route of one token. The policy allows that
+  route (its path parameters as `*`) when the decision allows, and nothing otherwise.
+- TOKEN: one entry per token serves every route. A parameter's `*` would also match deeper
+  and sibling paths, so the policy allows only exact ARNs: the parameter-free routes the
+  token may use, and the requested path itself when allowed. It never over-grants; a cached
+  policy may refuse another path of a parameterised route until the entry expires.
+- HTTP API: a simple response for the requested route; its identity sources must include
+  `$context.routeKey` for the same reason (README).
+
 On the path of every API request: standard library only.
 """
 
@@ -14,6 +29,8 @@ from token_service.domain.clock import to_iso
 from token_service.domain.routes import ProtectedRoute
 
 _PATH_PARAMETER = re.compile(r"\{[^}]+\}")
+TOKEN, REQUEST, HTTP = "TOKEN", "REQUEST", "HTTP"
+_WILDCARDS = frozenset("*?")
 
 
 class Unauthorized(Exception):
@@ -50,10 +67,14 @@ class MethodArn(NamedTuple):  # NamedTuples: built on every request, and cheaper
 class AuthorizationRequest(NamedTuple):
     header: str | None
     method: str
-    path: str
+    path: str  # the resource template where the event has one (REQUEST, HTTP API route key)
     source_ip: str | None
     method_arn: MethodArn | None
-    http_api: bool
+    kind: str  # TOKEN, REQUEST or HTTP (payload 2.0)
+
+    @property
+    def http_api(self) -> bool:
+        return self.kind == HTTP
 
 
 def _header(headers: dict[str, Any] | None, name: str) -> str | None:
@@ -65,14 +86,17 @@ def _header(headers: dict[str, Any] | None, name: str) -> str | None:
 
 def parse_event(event: dict[str, Any]) -> AuthorizationRequest:
     if event.get("version") == "2.0":  # HTTP API
-        http = event.get("requestContext", {}).get("http", {})
+        context = event.get("requestContext", {})
+        http = context.get("http", {})
+        # The route key names the route's template ("GET /v1/reports/{report_id}"), as the cache does.
+        route_method, _, route_path = str(context.get("routeKey", "")).partition(" ")
         return AuthorizationRequest(
             header=_header(event.get("headers"), "authorization"),
             method=str(http.get("method", "")),
-            path=str(http.get("path", "")),
+            path=route_path if route_method == http.get("method") and route_path else str(http.get("path", "")),
             source_ip=http.get("sourceIp"),
             method_arn=None,
-            http_api=True,
+            kind=HTTP,
         )
     method_arn = MethodArn.parse(str(event.get("methodArn", "")))
     if event.get("type") == "REQUEST":
@@ -82,7 +106,7 @@ def parse_event(event: dict[str, Any]) -> AuthorizationRequest:
             path=str(event.get("resource") or event.get("path") or ""),
             source_ip=event.get("requestContext", {}).get("identity", {}).get("sourceIp"),
             method_arn=method_arn,
-            http_api=False,
+            kind=REQUEST,
         )
     return AuthorizationRequest(
         header=event.get("authorizationToken"),
@@ -90,7 +114,7 @@ def parse_event(event: dict[str, Any]) -> AuthorizationRequest:
         path=method_arn.path if method_arn else "",
         source_ip=None,  # TOKEN events carry no source address
         method_arn=method_arn,
-        http_api=False,
+        kind=TOKEN,
     )
 
 
@@ -113,12 +137,24 @@ def backend_context(decision: Decision) -> dict[str, str | int | bool]:
     }
 
 
-def rest_policy(decision: Decision, method_arn: MethodArn) -> dict[str, Any]:
-    """One policy right for every route of the API (API Gateway caches it per token):
-    it allows exactly the routes whose scopes the token holds and denies everything else."""
+def policy_resources(decision: Decision, request: AuthorizationRequest, method_arn: MethodArn) -> list[str]:
+    """The method ARNs the policy allows: exact for what can share the request's cache entry."""
+    if request.kind == REQUEST:
+        route = decision.route
+        return [f"{method_arn.prefix}/{arn_path(route)}"] if decision.allowed and route is not None else []
+    exact = [f"{method_arn.prefix}/{arn_path(route)}" for route in decision.allowed_routes if not route.has_parameters]
+    requested = f"{method_arn.prefix}/{method_arn.method}{method_arn.path}"
+    # A '*' or '?' in the path itself would be a wildcard in the policy.
+    if decision.allowed and requested not in exact and not _WILDCARDS & set(method_arn.path):
+        exact.append(requested)
+    return exact
+
+
+def rest_policy(decision: Decision, request: AuthorizationRequest, method_arn: MethodArn) -> dict[str, Any]:
+    """An IAM policy that allows what `policy_resources` lists and denies everything else."""
     record = decision.record
     assert record is not None
-    allowed = [f"{method_arn.prefix}/{arn_path(route)}" for route in decision.allowed_routes]
+    allowed = policy_resources(decision, request, method_arn)
     statement = (
         [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allowed}]
         if allowed
@@ -141,7 +177,7 @@ def respond(decision: Decision, request: AuthorizationRequest) -> dict[str, Any]
         return {"isAuthorized": decision.allowed, "context": backend_context(decision)}
     if decision.reason in UNAUTHENTICATED or request.method_arn is None:
         raise Unauthorized()
-    return rest_policy(decision, request.method_arn)
+    return rest_policy(decision, request, request.method_arn)
 
 
 def decision_fields(
