@@ -51,8 +51,6 @@ def _worker(
     if completed.returncode != 0 or not out.exists():
         return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "failed"}
     result: dict[str, Any] = json.loads(out.read_text())
-    result["worker_s"] = elapsed
-    result["backend_version"] = backend.version if backend else f"{machine.package_version('moto')} (in-process)"
     return result
 
 
@@ -74,8 +72,7 @@ def main() -> None:
             dynalite = backends.start_dynalite(dynalite_binary)
         except RuntimeError as error:  # the column is then absent, as without dynalite
             print(f"bench: {dynalite_binary}: {error}; no dynalite column", flush=True)
-            dynalite_binary = None
-    results: dict[str, Any] = {"dynalite": str(dynalite_binary) if dynalite_binary else None}
+    results: dict[str, Any] = {"dynalite": f"{dynalite.version} ({dynalite_binary})" if dynalite else None}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as directory:
             workdir = Path(directory)
@@ -85,7 +82,9 @@ def main() -> None:
             results["coldstart"] = {"moto": run("coldstart", moto)}
             results["revoke"] = {backend.name: run("revoke", backend) for backend in setups}
             if dynalite:
-                results["revoke"]["dynalite+latency"] = run("revoke", dynalite, latency_ms=LATENCY_MS)
+                results["revoke"][f"dynalite + {LATENCY_MS:g} ms emulated latency"] = run(
+                    "revoke", dynalite, latency_ms=LATENCY_MS
+                )
             results["scale"] = {"moto": run("scale", None)}
             if dynalite:
                 results["scale"]["dynalite"] = run("scale", dynalite)

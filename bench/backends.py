@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.environment import EVENT_BUS_NAME, REGION, ROOT, TABLE_NAME
+from bench.machine import package_version
 
 DYNALITE_ENV = "BENCH_DYNALITE"
 
@@ -44,12 +45,6 @@ class Backend:
             process.wait()
 
 
-def _package_version(name: str) -> str:
-    from importlib.metadata import version
-
-    return version(name)
-
-
 def start_moto() -> Backend:
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.motoserver"],
@@ -64,7 +59,7 @@ def start_moto() -> Backend:
     if not line.isdigit():
         process.kill()
         raise RuntimeError("moto server did not start")
-    backend = Backend("moto", f"http://127.0.0.1:{line}", f"moto {_package_version('moto')}", process)
+    backend = Backend("moto", f"http://127.0.0.1:{line}", package_version("moto"), process)
     prepare(backend.endpoint, events=True)
     return backend
 

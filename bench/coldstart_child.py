@@ -1,23 +1,20 @@
 """One cold start, in a fresh interpreter (run as a script, so that it imports nothing else).
 
-    python bench/coldstart_child.py RESULT_FILE handler CODE_DIR EVENT_FILE [--count] [--dev-packages]
-    python bench/coldstart_child.py RESULT_FILE baseline [--get-item PK] [--count] [--dev-packages]
+    python bench/coldstart_child.py RESULT_FILE handler CODE_DIR EVENT_FILE [--count]
+    python bench/coldstart_child.py RESULT_FILE baseline [--get-item PK] [--count]
 
 `handler` imports functions/<name>/app.py and serves one event, as the Lambda runtime does
 at a cold start. `baseline` does `import boto3; boto3.client("dynamodb")` and, with
 --get-item, one consistent GetItem. Both write to RESULT_FILE the monotonic clock when the
-event was served (the parent subtracts its own clock at spawn), the time spent in this
-script, the peak RSS, and (with --count) the AWS calls made, counted by a handler that every
-botocore session registers, and the handler's HTTP status.
+event was served (the parent subtracts its own clock at spawn), the peak RSS, and (with
+--count) the AWS calls made, counted by a handler that every botocore session registers,
+and the handler's HTTP status.
 """
 
+import json
+import os
+import sys
 import time
-
-_STARTED_NS = time.monotonic_ns()
-
-import json  # noqa: E402 (after the clock: everything from here is the cold start)
-import os  # noqa: E402
-import sys  # noqa: E402
 
 
 class _NotDeployed:
@@ -33,8 +30,7 @@ class _NotDeployed:
             raise ModuleNotFoundError(f"No module named {name!r} (not deployed)", name=name)
 
 
-if "--dev-packages" not in sys.argv:  # --dev-packages: the venv as it is, for comparison
-    sys.meta_path.insert(0, _NotDeployed)  # type: ignore[arg-type]
+sys.meta_path.insert(0, _NotDeployed)  # type: ignore[arg-type]
 
 
 class _Context:
@@ -66,7 +62,7 @@ def _count_calls(calls: list) -> None:
 
 
 def main() -> None:
-    result_file, mode, *rest = (argument for argument in sys.argv[1:] if argument != "--dev-packages")
+    result_file, mode, *rest = sys.argv[1:]
     calls: list = []
     if "--count" in rest:
         rest.remove("--count")
@@ -102,15 +98,7 @@ def main() -> None:
 
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with open(result_file, "w", encoding="utf-8") as stream:
-        json.dump(
-            {
-                "served_ns": served_ns,
-                "in_script_s": (served_ns - _STARTED_NS) / 1e9,
-                "maxrss_kib": peak_kib,
-                "calls": calls,
-            },
-            stream,
-        )
+        json.dump({"served_ns": served_ns, "maxrss_kib": peak_kib, "calls": calls}, stream)
 
 
 if __name__ == "__main__":

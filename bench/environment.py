@@ -6,7 +6,6 @@ Set it before importing any service module: configuration is read once per proce
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,25 +46,15 @@ _CLEARED = (
 )
 
 
-def service_environment(
-    dynamodb_endpoint: str, events_endpoint: str | None = None, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """A complete environment for a process that runs service code against these endpoints."""
-    env = {key: value for key, value in (os.environ if base is None else base).items() if key not in _CLEARED}
-    env.update(SERVICE_ENVIRONMENT)
-    env["DYNAMODB_ENDPOINT_URL"] = dynamodb_endpoint
-    env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
-    if events_endpoint:  # botocore's name for EventBridge (AWS_ENDPOINT_URL_EVENTS is ignored)
-        env["AWS_ENDPOINT_URL_EVENTBRIDGE"] = events_endpoint
-    return env
-
-
 def configure(dynamodb_endpoint: str, events_endpoint: str | None = None) -> None:
     """Sets this process's environment; call before importing token_service or a handler."""
-    env = service_environment(dynamodb_endpoint, events_endpoint)
     for key in _CLEARED:
         os.environ.pop(key, None)
-    os.environ.update(env)
+    os.environ.update(SERVICE_ENVIRONMENT)
+    os.environ["DYNAMODB_ENDPOINT_URL"] = dynamodb_endpoint
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
+    if events_endpoint:  # botocore's name for EventBridge (AWS_ENDPOINT_URL_EVENTS is ignored)
+        os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = events_endpoint
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,17 @@ import sys
 from moto.server import ThreadedMotoServer
 
 
-def main() -> None:
+def start() -> tuple[str, ThreadedMotoServer]:
+    """A started server on a free loopback port, and its endpoint."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    print(server.get_host_and_port()[1], flush=True)
+    return f"http://127.0.0.1:{server.get_host_and_port()[1]}", server
+
+
+def main() -> None:
+    endpoint, server = start()
+    print(endpoint.rpartition(":")[2], flush=True)
     sys.stdin.read()  # until the bench closes the pipe
     server.stop()
 

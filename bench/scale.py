@@ -4,9 +4,7 @@ Cleanup (4): a table of N tokens of which 1% are due (their 7-day expiry notice 
 earlier today), the rest due on later days spread over a year; the watermark is today, as
 after the previous hourly run. The real handler (functions/cleanup/app.py) runs against each
 table in turn; between runs the due items are put back as they were. Items read come from
-the handler's report (DynamoDB's ScannedCount); Query calls and the time spent in them from
-botocore hooks on the handler's client. A bare Query of the same first page, timed next to
-each run, shows what the DynamoDB implementation itself charges per page at each size.
+the handler's report (DynamoDB's ScannedCount).
 
 List (5): the real list handler (GET /tokens?all_users=true) for an admin of an
 organisation holding all N tokens; the Query's ScannedCount and ConsumedCapacity
@@ -20,7 +18,6 @@ takes minutes. Import after nothing: this module configures the environment itse
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -29,21 +26,12 @@ from typing import Any
 
 from bench.environment import REGION, WorkerSettings, configure
 
-SIZES = {"moto": (1_000, 10_000, 100_000), "dynalite": (1_000, 10_000, 100_000)}
+SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (1_000, 10_000)
 DUE_EVERY = 100  # 1% of the tokens are due
 OWNERS = 50
 LIST_LIMITS = (20, 100)
 Writer = Callable[[str, Iterable[dict[str, Any]]], None]
-
-
-def _in_process_moto() -> tuple[str, Any]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    return "http://{}:{}".format(*server.get_host_and_port()), server
 
 
 def _moto_backend_writer() -> Writer:
@@ -84,25 +72,18 @@ class ScaleTable:
     size: int
     name: str
     org: str
-    due: list[dict[str, Any]] = field(default_factory=list)  # serialized due items + watermark, put back before runs
+    due: list[dict[str, Any]] = field(default_factory=list)  # serialized due items + the watermark (last)
     runs: list[dict[str, Any]] = field(default_factory=list)
-    bare_query_s: list[float] = field(default_factory=list)
-    seed_s: float = 0.0
-
-    @property
-    def due_count(self) -> int:
-        return len(self.due) - 1  # the last one is the watermark
 
 
 def _seed(size: int, now: float, write: Writer, endpoint: str) -> ScaleTable:
     from bench import seeding
     from bench.backends import create_table
-    from token_service.attribute_values import serialize
-    from token_service.cleanup import WATERMARK_KEY
+    from token_service.storage.attribute_values import serialize
+    from token_service.storage.items import WATERMARK_KEY, token_item
 
     table = ScaleTable(size=size, name=f"bench-scale-{size}", org=f"org-{size}")
     create_table(endpoint, table.name)
-    started = time.perf_counter()
     today = datetime.fromtimestamp(now, UTC).date()
     start_of_today = int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp())
     due_window = max(1, int(now) - 60 - start_of_today)  # notices due between midnight and a minute ago
@@ -128,7 +109,7 @@ def _seed(size: int, now: float, write: Writer, endpoint: str) -> ScaleTable:
             token = seeding.record(
                 identifier, org_id=table.org, owner_id=owner, now=now, expires_at=expires, created_at_us=created_us
             )
-        item = serialize(token.to_item())
+        item = serialize(token_item(token))
         if index % DUE_EVERY == 0:
             table.due.append(item)
         batch.append(item)
@@ -139,58 +120,33 @@ def _seed(size: int, now: float, write: Writer, endpoint: str) -> ScaleTable:
     # UTC still reads the seeded day (and then today).
     table.due.append(serialize({**WATERMARK_KEY, "next_day": today.isoformat()}))
     write(table.name, [*batch, table.due[-1]])
-    table.seed_s = time.perf_counter() - started
     return table
 
 
 class QueryProbe:
-    """Counts a client's Query calls and the time inside them; records what each returned.
+    """Asks DynamoDB for ReturnConsumedCapacity=TOTAL on a client's Query calls (the only
+    change made to the request) and records what each one read."""
 
-    With `capacity`, asks DynamoDB for ReturnConsumedCapacity=TOTAL (the only change made
-    to the request)."""
-
-    def __init__(self, client: Any, *, capacity: bool = False) -> None:
+    def __init__(self, client: Any) -> None:
         self.calls: list[dict[str, Any]] = []
-        self.seconds = 0.0
-        self._started = 0.0
-        events = client.meta.events
-        if capacity:
-            events.register("provide-client-params.dynamodb.Query", self._ask_capacity)
-        events.register("before-call.dynamodb.Query", self._before)
-        events.register("after-call.dynamodb.Query", self._after)
+        client.meta.events.register("provide-client-params.dynamodb.Query", self._ask_capacity)
+        client.meta.events.register("after-call.dynamodb.Query", self._after)
 
     @staticmethod
     def _ask_capacity(params: dict[str, Any], **_: Any) -> None:
         params["ReturnConsumedCapacity"] = "TOTAL"
 
-    def _before(self, **_: Any) -> None:
-        self._started = time.perf_counter()
-
     def _after(self, parsed: dict[str, Any], **_: Any) -> None:
-        self.seconds += time.perf_counter() - self._started
         capacity = parsed.get("ConsumedCapacity") or {}
-        self.calls.append(
-            {
-                "scanned": parsed.get("ScannedCount"),
-                "count": parsed.get("Count"),
-                "capacity": capacity.get("CapacityUnits"),
-            }
-        )
-
-    def reset(self) -> None:
-        self.calls = []
-        self.seconds = 0.0
+        self.calls.append({"scanned": parsed.get("ScannedCount"), "capacity": capacity.get("CapacityUnits")})
 
 
-def _cleanup(tables: list[ScaleTable], write: Writer, endpoint: str, repetitions: dict[int, int]) -> None:
-    from bench.backends import client
+def _cleanup(tables: list[ScaleTable], write: Writer, repetitions: dict[int, int]) -> None:
     from devserver.gateway import LambdaContext, load_handler_module
     from devserver.template import function
 
     spec = function("CleanupFunction")
     module = load_handler_module(spec.code_dir, spec.handler)
-    probe = QueryProbe(module.store.client)
-    bare = client("dynamodb", endpoint)
     event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
     most = max(repetitions.values())
     for repetition in range(most):
@@ -199,40 +155,20 @@ def _cleanup(tables: list[ScaleTable], write: Writer, endpoint: str, repetitions
         for table in due_tables[shift:] + due_tables[:shift]:
             write(table.name, table.due)  # every due item back in its due stage
             module.store.table_name = table.name
-            probe.reset()
             context = LambdaContext(function_name="CleanupFunction", _deadline=time.time() + 300)  # its Timeout
             started = time.perf_counter()
             report = module.lambda_handler(event, context)
             elapsed = time.perf_counter() - started
-            table.runs.append(
-                {
-                    "seconds": elapsed,
-                    "query_seconds": probe.seconds,
-                    "queries": len(probe.calls),
-                    "items_read": report["items_read"],
-                    "notified": report["notified"],
-                    "complete": report["complete"],
-                    "failures": report["failures"],
-                }
-            )
-            bucket = table.due[0]["gsi3pk"]["S"]
-            started = time.perf_counter()
-            bare.query(
-                TableName=table.name,
-                IndexName="ByExpiry",
-                KeyConditionExpression="gsi3pk = :bucket AND gsi3sk <= :until",
-                ExpressionAttributeValues={":bucket": {"S": bucket}, ":until": {"S": f"{int(time.time()):011d}~"}},
-                Limit=100,
-            )
-            table.bare_query_s.append(time.perf_counter() - started)
+            complete = report["complete"] and not report["failures"]
+            table.runs.append({"seconds": elapsed, "items_read": report["items_read"], "complete": complete})
 
 
 def _list(tables: list[ScaleTable]) -> list[dict[str, Any]]:
     from devserver.gateway import Identity, console_request
-    from token_service import api
+    from token_service import wiring
 
-    service = api.get_service()
-    probe = QueryProbe(service.repository.client, capacity=True)
+    service = wiring.get_service()
+    probe = QueryProbe(service.repository.client)
     rows = []
     for table in tables:
         service.repository.table_name = table.name
@@ -241,7 +177,7 @@ def _list(tables: list[ScaleTable]) -> list[dict[str, Any]]:
             cursor = None
             for page in (1, 2):
                 query = {"all_users": "true", "limit": str(limit), **({"next": cursor} if cursor else {})}
-                probe.reset()
+                probe.calls = []
                 response = console_request(identity, "GET", "/tokens", query=query)
                 assert response.status == 200, response.body
                 body = response.json()
@@ -265,38 +201,28 @@ def _list(tables: list[ScaleTable]) -> list[dict[str, Any]]:
 
 
 def run(settings: WorkerSettings) -> dict[str, Any]:
-    endpoint, quick = settings.endpoint, settings.quick
-    server = None
+    endpoint, server = settings.endpoint, None
     if not endpoint:
-        endpoint, server = _in_process_moto()
+        from bench import motoserver
+
+        endpoint, server = motoserver.start()
         configure(endpoint, endpoint)
-        from bench.backends import prepare
+    from bench.backends import client, prepare
 
-        prepare(endpoint, events=True)
     try:
-        from bench.backends import client
-
+        if server is not None:
+            prepare(endpoint, events=True)
         write = _moto_backend_writer() if server is not None else _http_writer(client("dynamodb", endpoint))
-        sizes = QUICK_SIZES if quick else SIZES["moto" if server is not None else settings.backend]
+        sizes = QUICK_SIZES if settings.quick else SIZES
         now = time.time()
         tables = [_seed(size, now, write, endpoint) for size in sizes]
-        repetitions = {size: (2 if quick else (5 if size <= 10_000 else 1)) for size in sizes}
-        _cleanup(tables, write, endpoint, repetitions)
+        _cleanup(tables, write, {size: 2 if settings.quick else 5 if size <= 10_000 else 1 for size in sizes})
         list_rows = _list(tables)
     finally:
         if server is not None:
             server.stop()
     return {
-        "seeding": "straight into moto's in-process backend" if server is not None else "BatchWriteItem over HTTP",
-        "tables": [
-            {
-                "size": table.size,
-                "due": table.due_count,
-                "seed_s": table.seed_s,
-                "runs": table.runs,
-                "bare_query_s": table.bare_query_s,
-            }
-            for table in tables
-        ],
+        "seeding": "moto in this process, items put straight into its backend" if server else "BatchWriteItem",
+        "tables": [{"size": table.size, "due": len(table.due) - 1, "runs": table.runs} for table in tables],
         "list": list_rows,
     }

@@ -1,7 +1,7 @@
 """Token items for the benchmarks, written the way the service writes them.
 
-Every item is `TokenRecord(...).to_item()` serialized with `token_service.repository.serialize`,
-its lifecycle stage from `config.lifecycle.first(...)` (unless a figure places it), so the
+Every item is `token_item(TokenRecord(...))` serialized with `token_service.storage.attribute_values.serialize`,
+its lifecycle stage from `config.schedule.first(...)` (unless a figure places it), so the
 items have every attribute and index key a real token has. Import after `environment.configure`.
 """
 
@@ -14,12 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from token_service.attribute_values import serialize
-from token_service.config import get_config
-from token_service.records import TokenRecord
-from token_service.token_format import ALPHABET, HASH_VERSION, ID_LENGTH, display_hint
+from token_service.config import management_config
+from token_service.domain.records import TokenRecord
+from token_service.domain.token_format import ALPHABET, HASH_VERSION, ID_LENGTH, display_hint
+from token_service.storage.attribute_values import serialize
+from token_service.storage.items import token_item
 
 DAY = 86_400
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:benchapi01/dev/GET/v1/reports"
 _BATCH = 25  # BatchWriteItem's limit
 # For tokens nobody presents: a well-formed hash of no token (generating a secret per item
 # would double the seeding time).
@@ -48,7 +50,7 @@ def record(
     created_at_us: int | None = None,
     last_used_at: int | None = None,
 ) -> TokenRecord:
-    config = get_config()
+    config = management_config()
     expires = expires_at if expires_at is not None else int(now) + 90 * DAY
     ttl = expires + config.retention_days * DAY
     created_us = created_at_us if created_at_us is not None else int(now * 1_000_000)
@@ -68,13 +70,18 @@ def record(
         ttl=ttl,
         last_used_at=last_used_at,
     )
-    stage, due = config.lifecycle.first(token.expires_at, token.ttl, now)
+    stage, due = config.schedule.first(token.expires_at, token.ttl, now)
     return replace(token, lifecycle_stage=stage, lifecycle_due=due)
+
+
+def token_event(token: str) -> dict[str, str]:
+    """An API Gateway TOKEN authorizer event presenting `token`."""
+    return {"type": "TOKEN", "authorizationToken": f"Bearer {token}", "methodArn": METHOD_ARN}
 
 
 def items(records: Iterable[TokenRecord]) -> Iterator[dict[str, Any]]:
     for token in records:
-        yield serialize(token.to_item())
+        yield serialize(token_item(token))
 
 
 def batch_write(client: Any, table: str, serialized: Iterable[dict[str, Any]], workers: int = 1) -> int:

@@ -8,66 +8,22 @@ two alternating (and swapping order every repetition) so that any slowdown hits 
 from __future__ import annotations
 
 import gc
-import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from statistics import median
 from typing import Any
 
-_BLOCK = 25  # repetitions per block: the spread of per-block ratios shows how stable a ratio is
 
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
-def quartiles(values: Sequence[float]) -> tuple[float, float]:
-    if len(values) < 2:
-        return values[0], values[0]
-    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q3
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Medians in seconds, their ratio, and the interquartile range of per-block ratios."""
-
-    subject: float
-    baseline: float
-    ratio: float
-    spread: tuple[float, float]
-    repetitions: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "subject_s": self.subject,
-            "baseline_s": self.baseline,
-            "ratio": self.ratio,
-            "spread": list(self.spread),
-            "repetitions": self.repetitions,
-        }
-
-
-def compare(subject_times: Sequence[float], baseline_times: Sequence[float], block: int = _BLOCK) -> Comparison:
-    """Ratio of medians; the spread is over blocks of `block` consecutive pairs."""
-    blocks = [
-        median(subject_times[start : start + block]) / median(baseline_times[start : start + block])
-        for start in range(0, len(subject_times), block)
-        if len(subject_times[start : start + block]) >= max(1, block // 2)
-    ] or [median(subject_times) / median(baseline_times)]
-    return Comparison(
-        subject=median(subject_times),
-        baseline=median(baseline_times),
-        ratio=median(subject_times) / median(baseline_times),
-        spread=quartiles(blocks),
-        repetitions=len(subject_times),
-    )
+def paired_ratio(subject: Sequence[float], baseline: Sequence[float]) -> float:
+    """The median of the per-pair ratios (a pair shares the machine's load of its moment)."""
+    return median(s / b for s, b in zip(subject, baseline, strict=True))
 
 
 def interleaved_calls(
-    subject: Callable[[], object], baseline: Callable[[], object], *, pairs: int, warmup: int = 10, block: int = _BLOCK
-) -> Comparison:
-    """Times single calls, alternating subject and baseline (the order swaps every pair)."""
+    subject: Callable[[], object], baseline: Callable[[], object], *, pairs: int, warmup: int = 10
+) -> dict[str, Any]:
+    """Times single calls, alternating subject and baseline (the order swaps every pair);
+    returns the medians in seconds, their ratio, and how many times the subject ran in all."""
     for _ in range(warmup):
         subject()
         baseline()
@@ -81,7 +37,14 @@ def interleaved_calls(
             start = clock()
             function()
             times.append((clock() - start) / 1e9)
-    return compare(subject_times, baseline_times, block)
+    subject_s, baseline_s = median(subject_times), median(baseline_times)
+    return {
+        "subject_s": subject_s,
+        "baseline_s": baseline_s,
+        "ratio": subject_s / baseline_s,
+        "pairs": pairs,
+        "runs": warmup + pairs,
+    }
 
 
 def interleaved_runs(variants: dict[str, Callable[[], float]], repetitions: int) -> dict[str, list[float]]:
