@@ -1,0 +1,254 @@
+"""Each function's IAM policy in template.yaml allows exactly the DynamoDB calls its code makes.
+
+The storage classes run against a client that records every call, and each call is checked
+against the template's statements the way IAM evaluates them: the action, the table or index,
+`dynamodb:LeadingKeys` (the partition key), `dynamodb:Attributes` (every attribute a request
+names) and `dynamodb:ReturnValues`. Then the policies themselves: no listing Query on the table
+or on ByExpiry, settings confined to policy items, the authorizer's write to its last-use
+attributes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+import pytest
+
+from devserver.template import load_template
+from token_service.domain.cleanup import DueItem
+from token_service.domain.commands import Listing
+from token_service.domain.lifecycle import EXPIRED, PURGE
+from token_service.domain.records import OrgPolicy
+from token_service.storage.attribute_values import serialize
+from token_service.storage.items import active_set_key, policy_key, token_key
+from token_service.storage.lifecycle_store import LifecycleStore
+from token_service.storage.repository import TokenRepository
+
+TABLE = "TokensTable"
+TOKEN_ID = "3hZ8qLr0Vx2mN5pK"
+
+
+class RecordingClient:
+    """A DynamoDB client that answers every call with an empty success and records it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, operation: str) -> Any:
+        def call(**params: Any) -> dict[str, Any]:
+            self.calls.append((operation, params))
+            return {"Items": [], "Count": 0, "ScannedCount": 0}
+
+        return call
+
+
+def statements(logical_id: str) -> list[dict[str, Any]]:
+    properties = load_template()["Resources"][logical_id]["Properties"]
+    return [statement for policy in properties.get("Policies", []) for statement in policy["Statement"]]
+
+
+def resource_name(resource: Any) -> str:
+    """'table' for the table's ARN, 'index/<name>' for an index of it, else the raw value."""
+    if resource == {"GetAtt": f"{TABLE}.Arn"}:
+        return "table"
+    if isinstance(resource, dict) and str(resource.get("Sub", "")).startswith(f"${{{TABLE}.Arn}}/"):
+        return str(resource["Sub"]).removeprefix(f"${{{TABLE}.Arn}}/")
+    return str(resource)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def iam_like(pattern: str, value: str) -> bool:
+    """IAM's StringLike: '*' any run of characters, '?' one character."""
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+def expression_attributes(params: dict[str, Any]) -> set[str]:
+    """Every top-level attribute a request names: its key, update and condition expressions."""
+    names = set(params.get("Key", {}))
+    aliases = params.get("ExpressionAttributeNames", {})
+    for expression in (params.get("UpdateExpression", ""), params.get("ConditionExpression", "")):
+        for token in re.findall(r"[#A-Za-z_][A-Za-z0-9_]*", re.sub(r":[A-Za-z0-9_]+", " ", expression)):
+            if token.startswith("#"):
+                names.add(aliases[token])
+            elif token not in {"SET", "REMOVE", "AND", "OR", "NOT", "attribute_exists", "attribute_not_exists"}:
+                names.add(token)
+    return names
+
+
+def condition_holds(condition: dict[str, Any], request: dict[str, Any]) -> bool:
+    """The subset of IAM's condition operators the template uses, on one request's context."""
+    for operator, keys in condition.items():
+        for key, allowed in keys.items():
+            values = request.get(key)
+            allowed = [str(value) for value in as_list(allowed)]
+            if operator == "ForAllValues:StringLike":
+                ok = all(any(iam_like(pattern, value) for pattern in allowed) for value in values or [])
+            elif operator == "ForAllValues:StringNotLike":
+                ok = all(not any(iam_like(pattern, value) for pattern in allowed) for value in values or [])
+            elif operator == "ForAllValues:StringEquals":
+                ok = all(value in allowed for value in values or [])
+            elif operator == "StringEquals":
+                ok = values is not None and values in allowed
+            else:
+                raise AssertionError(f"condition operator {operator} is not modelled by this test")
+            if not ok:
+                return False
+    return True
+
+
+def allowed(logical_id: str, operation: str, params: dict[str, Any]) -> bool:
+    action = "dynamodb:" + operation[0].upper() + re.sub(r"_([a-z])", lambda m: m.group(1).upper(), operation[1:])
+    resource = f"index/{params['IndexName']}" if "IndexName" in params else "table"
+    key = params.get("Key") or params.get("Item") or {}
+    context = {
+        "dynamodb:LeadingKeys": [key["pk"]["S"]] if "pk" in key else None,
+        "dynamodb:Attributes": sorted(expression_attributes(params)) if operation == "update_item" else None,
+        "dynamodb:ReturnValues": params.get("ReturnValues", "NONE") if operation == "update_item" else None,
+    }
+    return any(
+        statement["Effect"] == "Allow"
+        and action in as_list(statement["Action"])
+        and resource in {resource_name(item) for item in as_list(statement["Resource"])}
+        and condition_holds(statement.get("Condition", {}), context)
+        for statement in statements(logical_id)
+    )
+
+
+def assert_all_allowed(logical_id: str, client: RecordingClient) -> None:
+    assert client.calls
+    denied = [(operation, params) for operation, params in client.calls if not allowed(logical_id, operation, params)]
+    assert denied == [], f"{logical_id} may not make these calls"
+
+
+# -- the code's calls pass the policies ------------------------------------------------------
+
+
+def test_the_authorizer_may_read_a_token_and_record_its_last_use() -> None:
+    client = RecordingClient()
+    repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
+    repository.get_token(TOKEN_ID)
+    repository.record_use(TOKEN_ID, used_at=1_800_000_000, source_ip="203.0.113.9", not_since=1_799_999_400)
+    repository.record_use(TOKEN_ID, used_at=1_800_000_000, source_ip=None, not_since=1_799_999_400)
+    assert_all_allowed("AuthorizerFunction", client)
+
+
+def test_the_authorizer_may_not_write_anything_but_the_last_use() -> None:
+    update = {
+        "Key": serialize(token_key(TOKEN_ID)),
+        "UpdateExpression": "SET revoked_at = :at",
+        "ConditionExpression": "attribute_exists(pk)",
+    }
+    assert not allowed("AuthorizerFunction", "update_item", update)
+    last_use = {**update, "UpdateExpression": "SET last_used_at = :at"}
+    assert allowed("AuthorizerFunction", "update_item", last_use)
+    assert not allowed("AuthorizerFunction", "update_item", {**last_use, "ReturnValues": "ALL_NEW"})
+    assert not allowed("AuthorizerFunction", "update_item", {**last_use, "Key": serialize(policy_key("org-acme"))})
+    assert not allowed("AuthorizerFunction", "put_item", {"Item": serialize(token_key(TOKEN_ID))})
+    assert not allowed("AuthorizerFunction", "query", {"IndexName": "ByOrg"})
+
+
+@pytest.mark.parametrize("logical_id", ["ListTokensFunction", "RevokeTokensFunction"])
+def test_listings_and_bulk_revokes_query_only_the_owner_and_organisation_indexes(logical_id: str) -> None:
+    client = RecordingClient()
+    repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
+    for listing in (Listing("org-acme", "alice"), Listing("org-acme", None)):
+        repository.list_tokens(listing, 20, None, None, 1_800_000_000)
+        repository.list_tokens(listing, 20, None, "active", 1_800_000_000)
+        list(repository.active_token_ids(listing, 1_800_000_000))
+    assert {params["IndexName"] for _, params in client.calls} == {"ByOwner", "ByOrg"}
+    assert_all_allowed(logical_id, client)
+    for forbidden in ({"IndexName": "ByExpiry"}, {}):  # {}: a Query on the table itself
+        assert not allowed(logical_id, "query", forbidden)
+
+
+def test_revoke_and_the_self_service_routes_read_and_write_token_items_only() -> None:
+    client = RecordingClient()
+    repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
+    repository.get_token(TOKEN_ID)
+    repository.revoke_quietly(TOKEN_ID, "org-acme", None, 1_800_000_000, "alice", 1_802_592_000)
+    for logical_id in ("RevokeTokensFunction", "TokenSelfFunction"):
+        assert_all_allowed(logical_id, client)
+        assert not allowed(logical_id, "update_item", {"Key": serialize(active_set_key("org-acme", "alice"))})
+    assert allowed("ListTokensFunction", "get_item", {"Key": serialize(token_key(TOKEN_ID))})
+    assert not allowed("ListTokensFunction", "get_item", {"Key": serialize(policy_key("org-acme"))})
+
+
+def test_settings_reach_organisation_policy_items_only() -> None:
+    client = RecordingClient()
+    repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
+    repository.get_policy("org-acme")
+    repository.put_policy("org-acme", OrgPolicy(90, 30, 10, updated_at=1_800_000_000, updated_by="alice"))
+    assert_all_allowed("SettingsFunction", client)
+    # What the leading-key conditions keep out: tokens, users' active sets, the watermark.
+    for key in (token_key(TOKEN_ID), active_set_key("org-acme", "alice"), {"pk": "LIFECYCLE", "sk": "WATERMARK"}):
+        assert not allowed("SettingsFunction", "put_item", {"Item": serialize(key)})
+        assert not allowed("SettingsFunction", "get_item", {"Key": serialize(key)})
+    # What they cannot keep out (IAM sees no sort key, nor the caller's organisation).
+    assert allowed("SettingsFunction", "put_item", {"Item": serialize({"pk": "ORG#org-other", "sk": "POLICY"})})
+    assert allowed("SettingsFunction", "put_item", {"Item": serialize({"pk": "ORG#org-acme", "sk": "OTHER"})})
+
+
+def test_the_cleanup_moves_tokens_and_keeps_its_watermark() -> None:
+    client = RecordingClient()
+    store = LifecycleStore("tokens", client)  # type: ignore[arg-type]
+    store.get_watermark()
+    item = DueItem(TOKEN_ID, "org-acme", "alice", "ci", 1_800_000_000, 1_802_592_000, EXPIRED, 1_800_000_000, False)
+    store.move(item, (PURGE, 1_802_592_000), 1_800_000_001, mark_expired=True)
+    store.restore(item, (PURGE, 1_802_592_000), unmark_expired=True)
+    store.purge(item, 1_802_592_001)
+    store.advance_watermark(date(2027, 1, 1))
+    store.due_items(date(2027, 1, 1), 1_800_000_000, None)
+    assert_all_allowed("CleanupFunction", client)
+    assert not allowed("CleanupFunction", "put_item", {"Item": serialize(token_key(TOKEN_ID))})
+    assert not allowed("CleanupFunction", "query", {"IndexName": "ByOrg"})
+
+
+# -- the policies ------------------------------------------------------------------------------
+
+
+def dynamodb_grants(logical_id: str) -> set[tuple[str, str]]:
+    return {
+        (action, resource_name(resource))
+        for statement in statements(logical_id)
+        for action in as_list(statement["Action"])
+        if action.startswith("dynamodb:")
+        for resource in as_list(statement["Resource"])
+    }
+
+
+def test_no_function_may_query_the_table_itself_or_every_index() -> None:
+    functions = [
+        logical_id
+        for logical_id, resource in load_template()["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+    for logical_id in functions:
+        queried = {resource for action, resource in dynamodb_grants(logical_id) if action == "dynamodb:Query"}
+        assert "table" not in queried and "index/*" not in queried, logical_id
+    assert {r for a, r in dynamodb_grants("ListTokensFunction") if a == "dynamodb:Query"} == {
+        "index/ByOwner",
+        "index/ByOrg",
+    }
+    assert {r for a, r in dynamodb_grants("RevokeTokensFunction") if a == "dynamodb:Query"} == {
+        "index/ByOwner",
+        "index/ByOrg",
+    }
+
+
+def test_the_authorizer_update_is_limited_to_the_last_use_attributes_and_key() -> None:
+    (update,) = [s for s in statements("AuthorizerFunction") if "dynamodb:UpdateItem" in as_list(s["Action"])]
+    assert as_list(update["Action"]) == ["dynamodb:UpdateItem"]
+    condition = update["Condition"]
+    key_attributes = {key["AttributeName"] for key in load_template()["Resources"][TABLE]["Properties"]["KeySchema"]}
+    assert set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == {
+        *key_attributes,
+        "last_used_at",
+        "last_used_ip",
+    }
+    assert as_list(condition["StringEquals"]["dynamodb:ReturnValues"]) == ["NONE"]
