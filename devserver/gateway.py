@@ -52,13 +52,14 @@ class Identity:
 @dataclass
 class LambdaContext:
     function_name: str
+    timeout_seconds: float = 10  # the function's Timeout in template.yaml
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = ""
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _deadline: float = field(default_factory=lambda: time.time() + 10)
+    _started: float = field(default_factory=time.time)
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.time()) * 1000))
+        return max(0, int((self._started + self.timeout_seconds - time.time()) * 1000))
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,18 @@ class HttpResponse:
         return json.loads(self.body)
 
 
-@cache
+_IMPORT_LOCK = threading.Lock()
+
+
 def load_handler_module(code_dir: Path, handler: str) -> ModuleType:
-    """Imports functions/<name>/app.py under a unique module name (every function has an app.py)."""
+    """Imports functions/<name>/app.py under a unique module name (every function has an app.py).
+    One at a time: two threads importing the same packages at once can see them half-initialised."""
+    with _IMPORT_LOCK:
+        return _load_handler_module(code_dir, handler)
+
+
+@cache
+def _load_handler_module(code_dir: Path, handler: str) -> ModuleType:
     module_file, _ = handler.rsplit(".", 1)
     module_name = f"lambda_{code_dir.name}_{module_file}"
     spec = importlib.util.spec_from_file_location(module_name, code_dir / f"{module_file}.py")
@@ -224,6 +234,7 @@ def gateway_response(api: RestApi, response_type: str, message: str) -> HttpResp
         "UNAUTHORIZED": 401,
         "ACCESS_DENIED": 403,
         "AUTHORIZER_FAILURE": 500,
+        "AUTHORIZER_CONFIGURATION_ERROR": 500,
         "MISSING_AUTHENTICATION_TOKEN": 403,
     }
     family = "DEFAULT_5XX" if defaults.get(response_type, 400) >= 500 else "DEFAULT_4XX"
@@ -246,23 +257,70 @@ class _CachedPolicy:
     expires: float
 
 
+EXAMPLE_API = "ExampleApi"
+
+
+def example_api() -> RestApi:
+    """Stands in for your API: the route map's routes, behind the token authorizer configured as
+    on the stack's token API, answered by a backend that echoes what the authorizer passed on."""
+    token_api = next(api for api in rest_apis().values() if api.authorizer is not None)
+    return RestApi(EXAMPLE_API, token_api.authorizer, token_api.gateway_responses)
+
+
+def example_routes(route_map_path: str | None) -> tuple[Route, ...]:
+    from token_service.domain.routes import load_route_map
+
+    served = {(route.method, route.resource) for route in api_routes()}
+    return tuple(
+        Route(route.method, route.resource, "ExampleBackend", Path(), "", route.pattern, EXAMPLE_API)
+        for route in load_route_map(route_map_path)
+        if (route.method, route.resource) not in served
+    )
+
+
 class LocalGateway:
     """API Gateway as deployed, for local runs: Cognito-style claims for console routes, the real
-    token authorizer (with its policy cache and gateway responses) for token-protected routes."""
+    token authorizer (with its cache, keyed by the identity sources template.yaml declares, its
+    timeout and its gateway responses) for token-protected routes, and the example API."""
 
     def __init__(
-        self, console_identity: Callable[[Mapping[str, str]], Identity], clock: Callable[[], float] = time.monotonic
+        self,
+        console_identity: Callable[[Mapping[str, str]], Identity],
+        clock: Callable[[], float] = time.monotonic,
+        extra_routes: tuple[Route, ...] = (),
+        cache_seconds: int | None = None,
+        authorizer_latency: float = 0.0,
     ):
         self.console_identity = console_identity
         self.clock = clock
-        self._cache: dict[tuple[str, str], _CachedPolicy] = {}
+        self.extra_routes = extra_routes
+        self.cache_seconds = cache_seconds  # None: each authorizer's ReauthorizeEvery in template.yaml
+        # How long an authorizer's answer takes to reach the gateway after the function read the
+        # token (a cold start, a slow network): widens the window in which a revoke races a check.
+        self.authorizer_latency = authorizer_latency
+        self.flushes: list[dict[str, Any]] = []  # every flush, for GET /_dev/flushes
+        self._cache: dict[tuple[str, ...], _CachedPolicy] = {}
         self._lock = threading.Lock()
 
-    def flush_authorizer_cache(self, api_id: str) -> None:
-        """FlushStageAuthorizersCache."""
+    def flush_authorizer_cache(self, kind: str, api_id: str, stage: str) -> int:
+        """FlushStageAuthorizersCache (restapis) and ResetAuthorizersCache (apis): the local APIs
+        have one stage, so a flush of any other stage finds nothing."""
         with self._lock:
-            for key in [key for key in self._cache if key[0] == api_id]:
+            keys = [key for key in self._cache if key[0] == api_id] if stage == STAGE else []
+            for key in keys:
                 del self._cache[key]
+            self.flushes.append({"stage": f"{kind}/{api_id}/stages/{stage}", "at": time.time(), "dropped": len(keys)})
+        print(f"authorizer cache flushed: {kind}/{api_id}/stages/{stage} ({len(keys)} cached answers)", flush=True)
+        return len(keys)
+
+    def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        found = find_route(method, path)
+        if found is None:
+            for route in self.extra_routes:
+                parameters = route.match(method, path)
+                if parameters is not None:
+                    return route, parameters
+        return found
 
     def handle(
         self,
@@ -273,18 +331,23 @@ class LocalGateway:
         body: str | None,
         source_ip: str = "127.0.0.1",
     ) -> HttpResponse:
-        found = find_route(method, path)
+        found = self.find(method, path)
         if found is None:
             return unknown_route(path)
         route, parameters = found
-        api = rest_apis()[route.api]
+        api = example_api() if route.api == EXAMPLE_API else rest_apis()[route.api]
         if api.authorizer is None:
             authorizer_context: dict[str, Any] = {"claims": self.console_identity(headers).claims()}
         else:
-            outcome = self._authorize(api, method, path, headers)
+            request = proxy_event(route, path, parameters, headers=headers, query=query, body=body, source_ip=source_ip)
+            outcome = self._authorize(api, route, request)
             if isinstance(outcome, HttpResponse):
                 return outcome
             authorizer_context = outcome
+        if route.api == EXAMPLE_API:
+            return HttpResponse(
+                200, {"Content-Type": "application/json"}, json.dumps({"authorizer": authorizer_context})
+            )
         event = proxy_event(
             route,
             path,
@@ -297,32 +360,47 @@ class LocalGateway:
         )
         return invoke(route, event)
 
-    def _authorize(
-        self, api: RestApi, method: str, path: str, headers: Mapping[str, str]
-    ) -> dict[str, Any] | HttpResponse:
+    def _authorize(self, api: RestApi, route: Route, request: dict[str, Any]) -> dict[str, Any] | HttpResponse:
         authorizer = api.authorizer
         assert authorizer is not None
-        header = _header(headers, authorizer.header)
-        if not header or (authorizer.validation_expression and not re.search(authorizer.validation_expression, header)):
-            return gateway_response(api, "UNAUTHORIZED", "Unauthorized")  # rejected without invoking the function
+        identity = []
+        for name in authorizer.headers:
+            value = _header(request["headers"] or {}, name)
+            if not value:  # a missing identity source: 401 without invoking the function
+                return gateway_response(api, "UNAUTHORIZED", "Unauthorized")
+            identity.append(value)
+        if authorizer.validation_expression and not re.search(authorizer.validation_expression, identity[0]):
+            return gateway_response(api, "UNAUTHORIZED", "Unauthorized")
+        context_values = {"httpMethod": route.method, "resourcePath": route.resource}
+        identity += [context_values[variable] for variable in authorizer.context]
         api_id = api_id_of(api.logical_id)
-        arn = method_arn(api_id, method, path)
+        arn = method_arn(api_id, route.method, request["path"])
+        key = (api_id, *identity)
+        now = self.clock()
         with self._lock:
-            cached = self._cache.get((api_id, header))
-        if cached is None or cached.expires <= self.clock():
-            event = {"type": "TOKEN", "authorizationToken": header, "methodArn": arn}
+            cached = self._cache.get(key)
+        if cached is None or cached.expires <= now:
+            if authorizer.payload_type == "TOKEN":
+                event = {"type": "TOKEN", "authorizationToken": identity[0], "methodArn": arn}
+            else:
+                event = {"type": "REQUEST", "methodArn": arn, **{k: v for k, v in request.items() if k != "body"}}
             module = load_handler_module(authorizer.function.code_dir, authorizer.function.handler)
             handler = getattr(module, authorizer.function.handler.rsplit(".", 1)[1])
             try:
-                policy = handler(event, LambdaContext(function_name=authorizer.function.logical_id))
-            except Exception as error:  # API Gateway maps any authorizer error the same way
+                policy = handler(event, LambdaContext(authorizer.function.logical_id, authorizer.timeout_seconds))
+            except Exception as error:  # a raised "Unauthorized" is a 401; any other failure, as a timeout
                 if str(error) == "Unauthorized":
                     return gateway_response(api, "UNAUTHORIZED", "Unauthorized")
-                return gateway_response(api, "AUTHORIZER_FAILURE", "Internal server error")
-            cached = _CachedPolicy(policy, self.clock() + authorizer.cache_seconds)
-            if authorizer.cache_seconds > 0:
+                return gateway_response(api, "AUTHORIZER_CONFIGURATION_ERROR", "Internal server error")
+            time.sleep(self.authorizer_latency)
+            if self.clock() - now > authorizer.timeout_seconds or "policyDocument" not in policy:
+                # API Gateway stopped waiting at the timeout: the late answer is neither used nor cached.
+                return gateway_response(api, "AUTHORIZER_CONFIGURATION_ERROR", "Internal server error")
+            cache_seconds = authorizer.cache_seconds if self.cache_seconds is None else self.cache_seconds
+            cached = _CachedPolicy(policy, now + cache_seconds)
+            if cache_seconds > 0:
                 with self._lock:
-                    self._cache[(api_id, header)] = cached
+                    self._cache[key] = cached
         if not policy_allows(cached.policy, arn):
             return gateway_response(api, "ACCESS_DENIED", "User is not authorized to access this resource")
         # API Gateway passes the context on with every value turned into a string.

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from devserver.template import parameter_default, table_definition, ttl_attribute
+from devserver.template import function, parameter_default, table_definition, ttl_attribute
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-_FLUSH_PATH = re.compile(r"/restapis/(?P<api>[^/]+)/stages/(?P<stage>[^/]+)/cache/authorizers")
+# FlushStageAuthorizersCache (REST) and ResetAuthorizersCache (HTTP APIs), as botocore sends them.
+_FLUSH_PATH = re.compile(r"(?:/v2)?/(?P<kind>restapis|apis)/(?P<api>[^/]+)/stages/(?P<stage>[^/]+)/cache/authorizers")
 DEFAULT_IDENTITY = {"user_id": "alice", "org_id": "org-acme", "role": "admin"}
 
 
@@ -84,6 +85,8 @@ class DevServer:
             "TOKEN_PREFIX": parameter_default("TokenPrefix"),
             "RETENTION_DAYS": parameter_default("RetentionDays"),
             "NOTIFY_BEFORE_DAYS": parameter_default("NotifyBeforeDays"),
+            "AUTHORIZER_CACHE_SECONDS": parameter_default("AuthorizerCacheSeconds"),
+            "SECOND_FLUSH_DELAY_SECONDS": str(int(function("AuthorizerFunction").timeout)),
         }
         for key, value in defaults.items():
             os.environ.setdefault(key, value)
@@ -92,14 +95,16 @@ class DevServer:
                 "DYNAMODB_ENDPOINT_URL": endpoint,
                 "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
                 "AWS_ENDPOINT_URL_EVENTBRIDGE": moto_endpoint,
-                # Revokes flush this server's authorizer cache, as they flush API Gateway's.
+                # Revokes flush this server's authorizer caches, as they flush API Gateway's.
                 "AWS_ENDPOINT_URL_API_GATEWAY": self_endpoint,
-                "PROTECTED_API_ID": "tokenapi",
-                "PROTECTED_API_STAGE": "local",
+                "AWS_ENDPOINT_URL_APIGATEWAYV2": self_endpoint,
+                "AWS_ENDPOINT_URL_SQS": moto_endpoint,
+                "PROTECTED_APIS": ",".join(f"restapis/{api}/stages/local" for api in ("tokenapi", "exampleapi")),
             }
         )
         self._ensure_table(endpoint)
         self._ensure_event_bus(moto_endpoint)
+        self._ensure_flush_queue(moto_endpoint)
 
     @staticmethod
     def _ensure_table(endpoint: str) -> None:
@@ -118,6 +123,13 @@ class DevServer:
             )
 
     @staticmethod
+    def _ensure_flush_queue(endpoint: str) -> None:
+        import boto3
+
+        client = boto3.client("sqs", endpoint_url=endpoint)
+        os.environ["FLUSH_QUEUE_URL"] = client.create_queue(QueueName="api-tokens-flush")["QueueUrl"]
+
+    @staticmethod
     def _ensure_event_bus(endpoint: str) -> None:
         import boto3
 
@@ -129,11 +141,18 @@ class DevServer:
     # -- serving -------------------------------------------------------------------------
 
     def serve(self) -> None:
-        from devserver.gateway import LocalGateway
+        from devserver.gateway import LocalGateway, example_routes
 
         assert self.http is not None
-        self.gateway = LocalGateway(console_identity)
+        self.gateway = LocalGateway(
+            console_identity,
+            extra_routes=example_routes(os.environ.get("ROUTE_SCOPES_PATH")),
+            # As a deployment's AuthorizerCacheSeconds: the gateway's cache time, and the authorizer's.
+            cache_seconds=int(os.environ["AUTHORIZER_CACHE_SECONDS"]),
+            authorizer_latency=float(os.environ.get("DEV_AUTHORIZER_LATENCY_SECONDS") or 0),
+        )
         threading.Thread(target=self._cleanup_loop, name="cleanup", daemon=True).start()
+        threading.Thread(target=self._flush_queue_loop, name="flush-queue", daemon=True).start()
         print(f"API token service running at http://{self.host}:{self.port}/  (Ctrl-C to stop)", flush=True)
         print(f"  console: http://{self.host}:{self.port}/   OpenAPI: /openapi.json, /docs", flush=True)
         print(
@@ -147,7 +166,8 @@ class DevServer:
 
         cleanup = function("CleanupFunction")
         module = load_handler_module(cleanup.code_dir, cleanup.handler)
-        result: dict[str, Any] = module.lambda_handler({"source": "devserver"}, LambdaContext("CleanupFunction"))
+        context = LambdaContext("CleanupFunction", cleanup.timeout)
+        result: dict[str, Any] = module.lambda_handler({"source": "devserver"}, context)
         return result
 
     def _cleanup_loop(self) -> None:
@@ -156,6 +176,40 @@ class DevServer:
                 self.run_cleanup()
             except Exception as error:  # the loop must survive a failed run, as the schedule does
                 print(f"cleanup run failed: {error!r}", file=sys.stderr, flush=True)
+
+    def _flush_queue_loop(self) -> None:
+        """The cache-flush function's SQS event source: delivers due messages in batches, deletes
+        those the function handled, and leaves failures to come back after their visibility timeout."""
+        import boto3
+
+        from devserver.gateway import LambdaContext, load_handler_module
+
+        flusher = function("CacheFlushFunction")
+        module = load_handler_module(flusher.code_dir, flusher.handler)
+        sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_SQS"])
+        queue = os.environ["FLUSH_QUEUE_URL"]
+        while not self._stop.wait(0.2):
+            try:
+                messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=5)
+                records = [
+                    {
+                        "messageId": message["MessageId"],
+                        "receiptHandle": message["ReceiptHandle"],
+                        "body": message["Body"],
+                    }
+                    for message in messages.get("Messages", [])
+                ]
+                if not records:
+                    continue
+                result = module.lambda_handler(
+                    {"Records": records}, LambdaContext("CacheFlushFunction", flusher.timeout)
+                )
+                failed = {failure["itemIdentifier"] for failure in result.get("batchItemFailures", [])}
+                for record in records:
+                    if record["messageId"] not in failed:
+                        sqs.delete_message(QueueUrl=queue, ReceiptHandle=record["receiptHandle"])
+            except Exception as error:  # the loop must survive, as the event source mapping does
+                print(f"flush queue delivery failed: {error!r}", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         self._stop.set()
@@ -223,12 +277,14 @@ def _handler_class(server: DevServer) -> type[BaseHTTPRequestHandler]:
                 return self._static("/console/docs.html")
             if self.command == "GET" and path == "/_dev/health":
                 return self._json(200, {"status": "ok"})
+            if self.command == "GET" and path == "/_dev/flushes":  # which caches revokes flushed
+                return self._json(200, {"flushes": server.gateway.flushes})
             if self.command == "POST" and path == "/_dev/cleanup":
                 return self._json(200, server.run_cleanup())
             flush = _FLUSH_PATH.fullmatch(path)
             if self.command == "DELETE" and flush:
-                server.gateway.flush_authorizer_cache(flush.group("api"))
-                return self._send(202, b"", {})
+                server.gateway.flush_authorizer_cache(flush.group("kind"), flush.group("api"), flush.group("stage"))
+                return self._send(202 if flush.group("kind") == "restapis" else 204, b"", {})
             headers = dict(self.headers.items())
             query: dict[str, list[str]] = {}
             for name, value in parse_qsl(url.query, keep_blank_values=True):

@@ -67,16 +67,20 @@ class Function:
     code_dir: Path
     handler: str
     environment: dict[str, Any]
+    timeout: float
 
 
 @dataclass(frozen=True)
 class Authorizer:
-    """A Lambda TOKEN authorizer of an AWS::Serverless::Api."""
+    """A Lambda authorizer of an AWS::Serverless::Api, as SAM declares it."""
 
     function: Function
-    header: str
-    validation_expression: str | None
+    payload_type: str  # TOKEN or REQUEST
+    headers: tuple[str, ...]  # identity sources: request headers
+    context: tuple[str, ...]  # identity sources: $context variables (httpMethod, resourcePath, ...)
+    validation_expression: str | None  # TOKEN only
     cache_seconds: int
+    timeout_seconds: float  # the function's Timeout: API Gateway gives up after it
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ def function(logical_id: str, path: Path = TEMPLATE_PATH) -> Function:
         code_dir=ROOT / str(properties["CodeUri"]),
         handler=str(properties.get("Handler", globals_.get("Handler", "app.lambda_handler"))),
         environment=environment,
+        timeout=float(properties.get("Timeout", globals_.get("Timeout", 3))),
     )
 
 
@@ -139,11 +144,17 @@ def rest_apis(path: Path = TEMPLATE_PATH) -> dict[str, RestApi]:
         authorizer = None
         if "FunctionArn" in definition:
             identity = definition.get("Identity", {})
+            payload_type = str(definition.get("FunctionPayloadType", "TOKEN"))
+            headers = identity.get("Headers") or [identity.get("Header", "Authorization")]
+            handler = function(definition["FunctionArn"]["GetAtt"].split(".")[0], path)
             authorizer = Authorizer(
-                function=function(definition["FunctionArn"]["GetAtt"].split(".")[0], path),
-                header=str(identity.get("Header", "Authorization")),
-                validation_expression=identity.get("ValidationExpression"),
+                function=handler,
+                payload_type=payload_type,
+                headers=tuple(str(header) for header in headers),
+                context=tuple(str(variable) for variable in identity.get("Context", [])),
+                validation_expression=identity.get("ValidationExpression") if payload_type == "TOKEN" else None,
                 cache_seconds=int(resolve(identity.get("ReauthorizeEvery", 300), path)),
+                timeout_seconds=float(handler.timeout),
             )
         apis[logical_id] = RestApi(logical_id, authorizer, properties.get("GatewayResponses", {}))
     return apis

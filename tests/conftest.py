@@ -58,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dynamodb_backends: also run against dynalite (DynamoDB's own validation)")
     config.addinivalue_line("markers", "clock_at(moment): the service's clock starts at this datetime or epoch")
-    config.addinivalue_line("markers", "devserver(identity_fallback=True): how the module's dev server starts")
+    config.addinivalue_line("markers", "devserver(identity_fallback=True, env={}): how the module's dev server starts")
 
 
 def dynamodb_backends(config: pytest.Config) -> list[str]:

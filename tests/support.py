@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from devserver.gateway import HttpResponse, Identity, LambdaContext, console_request, load_handler_module
@@ -191,12 +192,36 @@ def with_other_secret(token: str) -> str:
     return tampered + checksum(tampered)
 
 
+PROTECTED_APIS = "restapis/a1b2c3d4e5/stages/dev,apis/h77p9x/stages/$default"
+FLUSH_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/api-tokens-flush"
+
+
 class FakeApiGateway:
+    """API Gateway's two cache calls and SQS's SendMessage, as the service's flusher makes them.
+    `failing` names the calls that answer with TooManyRequestsException."""
+
     def __init__(self) -> None:
-        self.flushes: list[dict[str, str]] = []
+        self.flushes: list[dict[str, str]] = []  # REST: FlushStageAuthorizersCache
+        self.resets: list[dict[str, str]] = []  # HTTP APIs: ResetAuthorizersCache
+        self.queued: list[dict[str, Any]] = []  # SendMessage to the flush queue
+        self.failing: set[str] = set()
+
+    def __call__(self, service: str) -> FakeApiGateway:  # the flusher's client factory
+        return self
+
+    def _call(self, name: str, log: list[Any], kwargs: dict[str, Any]) -> None:
+        if name in self.failing:
+            raise ClientError({"Error": {"Code": "TooManyRequestsException"}}, name)
+        log.append(kwargs)
 
     def flush_stage_authorizers_cache(self, **kwargs: str) -> None:
-        self.flushes.append(kwargs)
+        self._call("FlushStageAuthorizersCache", self.flushes, kwargs)
+
+    def reset_authorizers_cache(self, **kwargs: str) -> None:
+        self._call("ResetAuthorizersCache", self.resets, kwargs)
+
+    def send_message(self, **kwargs: Any) -> None:
+        self._call("SendMessage", self.queued, {**kwargs, "MessageBody": json.loads(kwargs["MessageBody"])})
 
 
 def self_service_event(method: str, authorizer_context: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,11 @@ import pytest
 from moto.dynamodb.responses import DynamoHandler
 from support import (
     CAP,
+    FLUSH_QUEUE_URL,
     GLOBEX_MEMBER,
     MEMBER,
     OTHER_MEMBER,
+    PROTECTED_APIS,
     AccessWorld,
     Console,
     FakeApiGateway,
@@ -42,10 +44,11 @@ def authorizer_app(dynamodb: object) -> Any:
 
 @pytest.fixture
 def fake_apigateway(monkeypatch: pytest.MonkeyPatch) -> FakeApiGateway:
+    """Every revoke's flushes, recorded: a REST stage and an HTTP API stage are protected."""
     fake = FakeApiGateway()
-    monkeypatch.setattr("token_service.storage.cache_flush._apigateway_client", lambda: fake)
-    monkeypatch.setenv("PROTECTED_API_ID", "a1b2c3d4e5")
-    monkeypatch.setenv("PROTECTED_API_STAGE", "dev")
+    monkeypatch.setattr("token_service.storage.cache_flush.aws_client", fake)
+    monkeypatch.setenv("PROTECTED_APIS", PROTECTED_APIS)
+    monkeypatch.setenv("FLUSH_QUEUE_URL", FLUSH_QUEUE_URL)
     wiring.reset()
     return fake
 

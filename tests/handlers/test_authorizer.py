@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 from support import (
+    FLUSH_QUEUE_URL,
     METHOD_ARN_PREFIX,
     TOKEN_PATTERN,
     authorize,
@@ -343,30 +344,54 @@ def test_one_structured_log_line_per_decision_and_never_the_token(authorizer_app
 # -- revocation takes effect at once: authorizer cache flush --------------------------------
 
 
-def test_every_kind_of_revoke_flushes_the_authorizer_cache(authorizer_app, member, fake_apigateway):
+REST_STAGE = {"restApiId": "a1b2c3d4e5", "stageName": "dev"}
+HTTP_STAGE = {"ApiId": "h77p9x", "StageName": "$default"}
+
+
+def second_flushes(fake: Any) -> list[dict[str, Any]]:
+    return [message for message in fake.queued if message["DelaySeconds"] > 0]
+
+
+def test_every_kind_of_revoke_flushes_every_protected_api_now_and_after_the_authorizer_timeout(
+    authorizer_app, member, fake_apigateway
+):
     first, second, third = (member.create_ok()["token_id"] for _ in range(3))
     member.request("DELETE", f"/tokens/{first}")
-    assert fake_apigateway.flushes == [{"restApiId": "a1b2c3d4e5", "stageName": "dev"}]
+    assert (fake_apigateway.flushes, fake_apigateway.resets) == ([REST_STAGE], [HTTP_STAGE])
+    # A check that read the token before the revoke may cache its allow after that flush:
+    # a second one, once the authorizer's timeout (5 s) has passed, closes the race.
+    assert fake_apigateway.queued == [
+        {
+            "QueueUrl": FLUSH_QUEUE_URL,
+            "DelaySeconds": 5,
+            "MessageBody": {"stages": ["restapis/a1b2c3d4e5/stages/dev", "apis/h77p9x/stages/$default"]},
+        }
+    ]
     member.request("DELETE", f"/tokens/{first}")  # already revoked: nothing to flush
-    assert len(fake_apigateway.flushes) == 1
+    assert len(fake_apigateway.flushes) == 1 and len(fake_apigateway.queued) == 1
     member.request("POST", "/tokens/revoke", body={"token_ids": [second, third]})
-    assert len(fake_apigateway.flushes) == 2
+    assert len(fake_apigateway.flushes) == len(fake_apigateway.resets) == len(second_flushes(fake_apigateway)) == 2
 
 
-def test_a_failed_flush_does_not_fail_the_revoke(authorizer_app, member, monkeypatch):
-    from botocore.exceptions import ClientError
-
-    class Broken:
-        def flush_stage_authorizers_cache(self, **_: str) -> None:
-            raise ClientError({"Error": {"Code": "TooManyRequestsException"}}, "FlushStageAuthorizersCache")
-
-    monkeypatch.setattr("token_service.storage.cache_flush._apigateway_client", lambda: Broken())
-    monkeypatch.setenv("PROTECTED_API_ID", "a1b2c3d4e5")
-    monkeypatch.setenv("PROTECTED_API_STAGE", "dev")
-    wiring.reset()
+def test_a_failed_flush_does_not_fail_the_revoke_and_is_queued_for_retry(authorizer_app, member, fake_apigateway):
+    fake_apigateway.failing = {"FlushStageAuthorizersCache"}
     token_id = member.create_ok()["token_id"]
     response = member.request("DELETE", f"/tokens/{token_id}")
     assert response.status == 200 and response.json()["status"] == "revoked"
+    retry, later = fake_apigateway.queued
+    assert (retry["DelaySeconds"], retry["MessageBody"]) == (0, {"stages": ["restapis/a1b2c3d4e5/stages/dev"]})
+    assert later["DelaySeconds"] == 5 and fake_apigateway.resets == [HTTP_STAGE]
+
+
+def test_a_flush_that_cannot_even_be_queued_is_an_error_an_operator_sees(
+    authorizer_app, member, fake_apigateway, captured_logs
+):
+    fake_apigateway.failing = {"FlushStageAuthorizersCache", "SendMessage"}
+    token_id = member.create_ok()["token_id"]
+    assert member.request("DELETE", f"/tokens/{token_id}").status == 200
+    output = captured_logs()
+    assert "Authorizer cache flush could not be queued" in output
+    assert '"AuthorizerCacheFlushFailed"' in output  # the metric the alarm watches
 
 
 # -- self-service endpoints behind the authorizer ------------------------------------------
@@ -382,7 +407,7 @@ def test_a_token_reads_and_revokes_itself(authorizer_app, fake_apigateway):
 
     status, body = call_self_service(self_service_event("DELETE", context))
     assert status == 200 and body["status"] == "revoked" and body["revoked_by"] == f"token:{token[4:20]}"
-    assert fake_apigateway.flushes == [{"restApiId": "a1b2c3d4e5", "stageName": "dev"}]
+    assert (fake_apigateway.flushes, fake_apigateway.resets) == ([REST_STAGE], [HTTP_STAGE])
     with pytest.raises(Exception, match="Unauthorized"):
         authorize(authorizer_app, token_event(token, "GET", "v1/token"))
 

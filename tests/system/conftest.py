@@ -16,7 +16,8 @@ from support import CHROMEDRIVER, CHROMIUM, TOKEN_IN_TEXT, RunningServer, mint_o
 def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     """`python -m devserver` on its embedded moto, or on dynalite (--dynamodb-endpoint) for the
     modules marked `dynamodb_backends`. `@pytest.mark.devserver(identity_fallback=False)`
-    starts it with no DEV_* fallback identity, so a request without one is a 401 as on AWS."""
+    starts it with no DEV_* fallback identity, so a request without one is a 401 as on AWS;
+    `env={...}` adds environment variables (a route map, a cache time)."""
     backend = getattr(request, "param", "moto")
     extra = ["--dynamodb-endpoint", request.getfixturevalue("dynalite_endpoint")] if backend == "dynalite" else []
     marker = request.node.get_closest_marker("devserver")
@@ -24,6 +25,8 @@ def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
         if marker is not None and not marker.kwargs.get("identity_fallback", True):
             for variable in ("DEV_USER_ID", "DEV_ORG_ID", "DEV_ROLE"):
                 patch.setenv(variable, "")
+        for variable, value in (marker.kwargs.get("env", {}) if marker is not None else {}).items():
+            patch.setenv(variable, value)
         running = start_server(extra_args=extra)
     yield running
     code, output = running.stop()

@@ -109,17 +109,33 @@ def test_an_http_api_event_is_answered_with_a_simple_response() -> None:
     }
 
 
-def test_path_parameters_become_wildcards_in_the_policy() -> None:
-    assert [arn_path(route) for route in ROUTES] == ["GET/v1/reports/*", "POST/v1/imports"]
+def test_path_parameters_become_wildcards_and_literal_routes_come_first() -> None:
+    assert [arn_path(route) for route in ROUTES] == ["POST/v1/imports", "GET/v1/reports/*"]
 
 
-def test_a_rest_policy_allows_the_routes_the_scopes_reach_and_nothing_else() -> None:
-    request = parse_event({"type": "TOKEN", "authorizationToken": "t", "methodArn": f"{ARN_PREFIX}/GET/v1/reports/1"})
+def test_a_request_events_policy_covers_its_route_and_a_token_events_exact_arns() -> None:
     allowed = tuple(route for route in ROUTES if route.allows(frozenset(RECORD.scopes)))
-    policy = respond(Decision(Reason.ALLOWED, RECORD.token_id, RECORD, allowed), request)
+    route = allowed[0]
+    decision = Decision(Reason.ALLOWED, RECORD.token_id, RECORD, allowed, route)
+    request = parse_event(
+        {
+            "type": "REQUEST",
+            "methodArn": f"{ARN_PREFIX}/GET/v1/reports/1",
+            "resource": "/v1/reports/{report_id}",
+            "httpMethod": "GET",
+        }
+    )
+    policy = respond(decision, request)
     assert policy["principalId"] == "user-1"
     assert policy["policyDocument"]["Statement"] == [
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [f"{ARN_PREFIX}/GET/v1/reports/*"]}
+    ]
+    token = parse_event({"type": "TOKEN", "authorizationToken": "t", "methodArn": f"{ARN_PREFIX}/GET/v1/reports/1"})
+    assert respond(decision, token)["policyDocument"]["Statement"][0]["Resource"] == [f"{ARN_PREFIX}/GET/v1/reports/1"]
+    star = parse_event({"type": "TOKEN", "authorizationToken": "t", "methodArn": f"{ARN_PREFIX}/GET/v1/reports/*"})
+    # A '*' in the requested path would be a wildcard: nothing to allow, so an explicit deny.
+    assert respond(decision, star)["policyDocument"]["Statement"] == [
+        {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [f"{ARN_PREFIX}/*"]}
     ]
     nothing = respond(Decision(Reason.INSUFFICIENT_SCOPE, RECORD.token_id, RECORD, ()), request)
     assert nothing["policyDocument"]["Statement"] == [

@@ -25,9 +25,16 @@ def test_defaults_are_those_of_the_template() -> None:
 
 
 def test_the_protected_stage_and_tracing_flag_are_read() -> None:
-    env = {**BASE, "PROTECTED_API_ID": "a1b2", "PROTECTED_API_STAGE": "prod", "POWERTOOLS_TRACE_DISABLED": "true"}
+    env = {
+        **BASE,
+        "PROTECTED_APIS": "restapis/a1b2/stages/prod, apis/h7/stages/$default,restapis/a1b2/stages/prod",
+        "FLUSH_QUEUE_URL": "https://sqs.example/q",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
     config = ManagementConfig.from_environ(env)
-    assert config.flush_stages == (ApiStage("a1b2", "prod"),) and not config.sdk_tracing
+    assert config.flush_stages == (ApiStage("restapis", "a1b2", "prod"), ApiStage("apis", "h7", "$default"))
+    assert config.flush_queue_url == "https://sqs.example/q" and config.second_flush_delay == 5
+    assert not config.sdk_tracing
 
 
 @pytest.mark.parametrize(
@@ -43,7 +50,10 @@ def test_the_protected_stage_and_tracing_flag_are_read() -> None:
         (ManagementConfig.from_environ, {**BASE, "NOTIFY_BEFORE_DAYS": "7,400"}, "NOTIFY_BEFORE_DAYS"),
         (CleanupConfig.from_environ, {**BASE, "NOTIFY_BEFORE_DAYS": "x"}, "NOTIFY_BEFORE_DAYS"),
         (CleanupConfig.from_environ, {**BASE, "LIFECYCLE_LOOKBACK_DAYS": "-1"}, "LIFECYCLE_LOOKBACK_DAYS"),
-        (ManagementConfig.from_environ, {**BASE, "PROTECTED_API_ID": "a1b2"}, "PROTECTED_API_STAGE"),
+        (ManagementConfig.from_environ, {**BASE, "PROTECTED_APIS": "a1b2/prod"}, "PROTECTED_APIS"),
+        (ManagementConfig.from_environ, {**BASE, "PROTECTED_APIS": "restapis/a1b2/stage/prod"}, "PROTECTED_APIS"),
+        (ManagementConfig.from_environ, {**BASE, "SECOND_FLUSH_DELAY_SECONDS": "0"}, "SECOND_FLUSH_DELAY_SECONDS"),
+        (AuthorizerConfig.from_environ, {**BASE, "AUTHORIZER_CACHE_SECONDS": "-5"}, "AUTHORIZER_CACHE_SECONDS"),
         (ManagementConfig.from_environ, {**BASE, "POWERTOOLS_TRACE_DISABLED": "maybe"}, "POWERTOOLS_TRACE_DISABLED"),
     ],
 )

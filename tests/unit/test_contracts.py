@@ -158,3 +158,11 @@ def test_the_authorizer_imports_no_validation_openapi_or_powertools_machinery() 
         or "openapi" in name
     ]
     assert heavy == []
+
+
+def test_the_second_flush_comes_once_no_authorizer_check_can_still_be_running() -> None:
+    """A check that read a token before its revoke ends within the authorizer's timeout."""
+    functions = template_functions()
+    delay = str(functions["AuthorizerFunction"]["Timeout"])
+    for name in ("RevokeTokensFunction", "TokenSelfFunction"):
+        assert functions[name]["Environment"]["Variables"]["SECOND_FLUSH_DELAY_SECONDS"] == delay

@@ -47,6 +47,7 @@ def test_every_alarm_notifies_the_topic_whose_email_subscription_is_optional() -
         "CleanupErrorsAlarm",
         "CleanupIncompleteRunsAlarm",
         "AuthorizerCacheFlushFailedAlarm",
+        "FlushDeadLetterAlarm",
         "CleanupDeadLetterAlarm",
     }
     for properties in (resource["Properties"] for resource in alarms.values()):

@@ -64,6 +64,14 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name, "").strip() or None
 
 
+def _stages(env: Mapping[str, str], name: str) -> tuple[ApiStage, ...]:
+    try:
+        stages = [ApiStage.parse(text) for text in env.get(name, "").split(",") if text.strip()]
+    except ValueError as error:
+        raise ConfigurationError(name, str(error)) from error
+    return tuple(dict.fromkeys(stages))
+
+
 def _table(env: Mapping[str, str]) -> dict[str, str | None]:
     """The table every function reads, and where DynamoDB is (DYNAMODB_ENDPOINT_URL: a local one)."""
     return {"table_name": _required(env, "TABLE_NAME"), "dynamodb_endpoint": _optional(env, "DYNAMODB_ENDPOINT_URL")}
@@ -103,21 +111,24 @@ class ManagementConfig:
     schedule: Schedule
     scope_catalog_path: str | None  # SCOPE_CATALOG_PATH; None: the catalog shipped in the layer
     dynamodb_endpoint: str | None
-    flush_stages: tuple[ApiStage, ...]  # PROTECTED_API_ID + PROTECTED_API_STAGE
+    flush_stages: tuple[ApiStage, ...]  # PROTECTED_APIS: every stage whose authorizer cache a revoke flushes
+    flush_queue_url: str | None  # FLUSH_QUEUE_URL: delayed and retried flushes
+    flush_directly: bool  # FLUSH_DIRECTLY: false where IAM cannot name the stages (all flushes go through the queue)
+    second_flush_delay: int  # SECOND_FLUSH_DELAY_SECONDS: the authorizer's timeout
     sdk_tracing: bool  # not POWERTOOLS_TRACE_DISABLED: X-Ray subsegments per AWS call
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> ManagementConfig:
-        api_id, stage = _optional(env, "PROTECTED_API_ID"), _optional(env, "PROTECTED_API_STAGE")
-        if (api_id is None) != (stage is None):
-            raise ConfigurationError("PROTECTED_API_STAGE", "PROTECTED_API_ID and PROTECTED_API_STAGE go together")
         return cls(
             **_table(env),  # type: ignore[arg-type]
             token_prefix=_prefix(env),
             retention_days=_whole_number(env, "RETENTION_DAYS", "30", 1, 3650),
             schedule=_schedule(env),
             scope_catalog_path=_optional(env, "SCOPE_CATALOG_PATH"),
-            flush_stages=(ApiStage(api_id, stage),) if api_id and stage else (),
+            flush_stages=_stages(env, "PROTECTED_APIS"),
+            flush_queue_url=_optional(env, "FLUSH_QUEUE_URL"),
+            flush_directly=_flag(env, "FLUSH_DIRECTLY", "true"),
+            second_flush_delay=_whole_number(env, "SECOND_FLUSH_DELAY_SECONDS", "5", 1, 900),
             sdk_tracing=not _flag(env, "POWERTOOLS_TRACE_DISABLED", "false"),
         )
 

@@ -14,9 +14,16 @@ from token_service.storage.repository import TokenRepository
 
 def token_service(config: ManagementConfig) -> TokenService:
     repository = TokenRepository(config.table_name, dynamodb_client(config.dynamodb_endpoint, read_timeout=5.0))
-    settings = TokenSettings(config.token_prefix, config.retention_days, config.schedule, config.flush_stages)
+    settings = TokenSettings(
+        config.token_prefix, config.retention_days, config.schedule, config.flush_stages, config.second_flush_delay
+    )
     catalog = default_catalog(config.scope_catalog_path)
-    return TokenService(repository, catalog, settings, flush_caches=AuthorizerCacheFlusher())
+    return TokenService(
+        repository,
+        catalog,
+        settings,
+        flush_caches=AuthorizerCacheFlusher(config.flush_queue_url, direct=config.flush_directly),
+    )
 
 
 @cache

@@ -77,9 +77,24 @@ class RevokeOutcome:
 RevokeResult = Literal["revoked", "already_revoked", "not_found"]
 
 
+API_KINDS = ("restapis", "apis")  # REST APIs, HTTP APIs: as API Gateway names them in resource paths
+
+
 @dataclass(frozen=True, slots=True)
 class ApiStage:
-    """An API Gateway stage whose authorizer cache may hold a token's policy."""
+    """An API Gateway stage whose authorizer cache may hold a token's answer, written as API
+    Gateway's resource path: restapis/<id>/stages/<stage> (REST) or apis/<id>/stages/<stage> (HTTP)."""
 
+    kind: str
     api_id: str
     stage: str
+
+    @classmethod
+    def parse(cls, text: str) -> ApiStage:
+        parts = text.strip().split("/")
+        if len(parts) != 4 or parts[0] not in API_KINDS or parts[2] != "stages" or not parts[1] or not parts[3]:
+            raise ValueError(f"{text.strip()!r} is not restapis/<id>/stages/<stage> or apis/<id>/stages/<stage>")
+        return cls(parts[0], parts[1], parts[3])
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.api_id}/stages/{self.stage}"

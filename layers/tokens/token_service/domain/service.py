@@ -82,9 +82,15 @@ class TokenStore(Protocol):
 
 
 class CacheFlusher(Protocol):
-    """Drops the authorizer's cached policies on the given stages (never fails the revoke)."""
+    """Drops the authorizer's cached answers on API stages (token_service.storage.cache_flush)."""
 
-    def __call__(self, stages: Sequence[ApiStage], revoked_token_ids: Sequence[str]) -> None: ...
+    def flush(self, stages: Sequence[ApiStage]) -> list[ApiStage]:
+        """Flushes now, never failing the revoke; returns the stages whose flush failed."""
+        ...
+
+    def flush_later(self, stages: Sequence[ApiStage], delay_seconds: int) -> None:
+        """Queues a flush, retried until it succeeds (or lands where an operator sees it)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,9 @@ class TokenSettings:
     retention_days: int
     schedule: Schedule
     flush_stages: tuple[ApiStage, ...] = ()  # every revoke flushes these stages' authorizer caches
+    # The authorizer's timeout: no check that read a token before its revoke can still be
+    # running, nor cache its answer, after this long.
+    second_flush_delay: int = 5
 
     @property
     def retention_seconds(self) -> int:
@@ -343,11 +352,18 @@ class TokenService:
         }
 
     def _flush(self, token_ids: list[str], served_by: ApiStage | None = None) -> None:
+        """Revocation through every cache: flush every protected stage now (a failed flush is
+        queued and retried), and again once no authorizer check that read the token before
+        the revoke can still be running: such a check may cache its allow after the first."""
         stages = self.settings.flush_stages
         if served_by is not None and served_by not in stages:
             stages = (*stages, served_by)
-        if stages and self.flush_caches is not None:
-            self.flush_caches(stages, token_ids)
+        if not token_ids or not stages or self.flush_caches is None:
+            return
+        failed = self.flush_caches.flush(stages)
+        if failed:
+            self.flush_caches.flush_later(failed, 0)
+        self.flush_caches.flush_later(stages, self.settings.second_flush_delay)
 
     # -- access rules ---------------------------------------------------------------------
 

@@ -92,7 +92,8 @@ def serving_stage(app: RestResolver) -> ApiStage | None:
     """The API stage that served this request (its authorizer cache holds the token's policy)."""
     context = app.current_event.get("requestContext") or {}
     api_id, stage = str(context.get("apiId") or ""), str(context.get("stage") or "")
-    return ApiStage(api_id, stage) if api_id and stage else None
+    kind = "apis" if "routeKey" in context else "restapis"  # an HTTP API's payload names its route key
+    return ApiStage(kind, api_id, stage) if api_id and stage else None
 
 
 def lambda_handler_for(
