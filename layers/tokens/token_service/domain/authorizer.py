@@ -83,22 +83,15 @@ class TokenReader(Protocol):
     def record_use(self, token_id: str, used_at: int, source_ip: str | None, not_since: int) -> None: ...
 
 
+@dataclass(slots=True)
 class TokenAuthorizer:
-    def __init__(
-        self,
-        repository: TokenReader,
-        routes: tuple[ProtectedRoute, ...],
-        token_prefix: str,
-        clock: Clock = system_clock,
-        cache_seconds: int = 0,
-    ) -> None:
-        self.repository = repository
-        self.routes = routes
-        self.token_prefix = token_prefix
-        self.clock = clock
-        # How long API Gateway may answer from this decision without asking again: a token
-        # that expires within it is refused now, so no cached allow outlives its expiry.
-        self.cache_seconds = cache_seconds
+    repository: TokenReader
+    routes: tuple[ProtectedRoute, ...]
+    token_prefix: str
+    clock: Clock = system_clock
+    # How long API Gateway may answer from a decision without asking again: a token that
+    # expires within it is refused now, so no cached allow outlives its expiry.
+    cache_seconds: int = 0
 
     def decide(self, authorization: str | None, method: str, path: str, source_ip: str | None = None) -> Decision:
         token = bearer_token(authorization)

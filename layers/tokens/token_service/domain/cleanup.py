@@ -9,7 +9,7 @@ first day not yet fully handled) only moves forward, and only past whole days.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -66,23 +66,15 @@ class RunReport:
     failures: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
 class CleanupRun:
-    def __init__(
-        self,
-        store: LifecycleStore,
-        publisher: EventSink,
-        schedule: Schedule,
-        *,
-        lookback_days: int = 400,
-        clock: Clock = system_clock,
-        time_left: Callable[[], float] | None = None,
-    ) -> None:
-        self.store = store
-        self.publisher = publisher
-        self.schedule = schedule
-        self.lookback_days = lookback_days
-        self.clock = clock
-        self.time_left = time_left or (lambda: float("inf"))
+    store: LifecycleStore
+    publisher: EventSink
+    schedule: Schedule
+    _: KW_ONLY
+    lookback_days: int = 400
+    clock: Clock = system_clock
+    time_left: Callable[[], float] = field(default=lambda: float("inf"))  # seconds before the Lambda timeout
 
     def run(self) -> RunReport:
         report = RunReport()

@@ -108,20 +108,13 @@ class TokenSettings:
         return self.retention_days * DAY
 
 
+@dataclass(slots=True)
 class TokenService:
-    def __init__(
-        self,
-        repository: TokenStore,
-        catalog: ScopeCatalog,
-        settings: TokenSettings,
-        clock: Clock = system_clock,
-        flush_caches: CacheFlusher | None = None,
-    ) -> None:
-        self.repository = repository
-        self.catalog = catalog
-        self.settings = settings
-        self.clock = clock
-        self.flush_caches = flush_caches
+    repository: TokenStore
+    catalog: ScopeCatalog
+    settings: TokenSettings
+    clock: Clock = system_clock
+    flush_caches: CacheFlusher | None = None
 
     # -- scopes and policy ----------------------------------------------------------------
 
