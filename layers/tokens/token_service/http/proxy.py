@@ -19,6 +19,7 @@ from token_service.http.rest import RestResolver
 from token_service.observability import get_tracer, logger, metrics
 
 MAX_BODY_CHARACTERS = 64 * 1024  # the largest valid request is a few kilobytes
+MAX_JSON_DEPTH = 32  # valid requests nest two levels; Python's parser limit differs by version
 
 
 class _DuplicateKey(ValueError):
@@ -54,11 +55,26 @@ def request_document(event: dict[str, Any]) -> dict[str, Any] | None:
         document = json.loads(body, object_pairs_hook=_reject_duplicate_keys)
     except _DuplicateKey as duplicate:
         raise BodyRejected(400, "invalid_request", FieldProblem(str(duplicate), "appears more than once")) from None
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+    except RecursionError:
+        raise BodyRejected(400, "invalid_request", FieldProblem("body", "is nested too deeply")) from None
+    except ValueError:
         raise BodyRejected(400, "invalid_request", FieldProblem("body", "is not valid JSON")) from None
+    if _depth(document) > MAX_JSON_DEPTH:
+        raise BodyRejected(400, "invalid_request", FieldProblem("body", "is nested too deeply"))
     if not isinstance(document, dict):
         raise BodyRejected(400, "invalid_request", FieldProblem("body", "must be a JSON object"))
     return document
+
+
+def _depth(document: Any) -> int:
+    """How deeply a parsed JSON document nests, without recursion."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def authorizer_context(app: RestResolver) -> dict[str, Any]:
