@@ -55,6 +55,11 @@ dev: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The bench's targets as tests, quick mode (several minutes); fails when one is missed. Not in CI.
+.PHONY: perf
+perf: $(STAMP) node_modules/.bin/dynalite
+	$(BIN)/pytest -m perf tests/perf
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .aws-sam
 

@@ -3,5 +3,5 @@
 Offline, on loopback: DynamoDB is a moto server started here (and dynalite when one is
 installed). Every figure is a ratio against a baseline measured side by side in the same
 run, so that a noisy two-core machine still gives comparable numbers. The run writes
-docs/performance.md. Benchmarks are not tests: nothing here fails the test suite.
+docs/performance.md and never fails a build; tests/perf (`make perf`) asserts the same targets.
 """

@@ -2,26 +2,33 @@
 
 Runs the real handler (functions/authorizer/app.py, loaded as the devserver loads it) with
 an API Gateway TOKEN event, each variant in single calls alternating with a consistent
-GetItem of the same item on a bare boto3 client. DynamoDB calls are counted with a botocore
-`before-call` hook on the authorizer's own client. Import after `environment.configure`.
+GetItem of the same item on a client configured exactly like the authorizer's (the same
+`dynamodb_client` call), awscrt not importable (bench.worker). DynamoDB calls and their
+parameters are recorded with a botocore `before-call` hook on the authorizer's own client.
+Import after `environment.configure`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from bench import seeding
-from bench.backends import client
 from bench.environment import TABLE_NAME, WorkerSettings
 from bench.timing import interleaved_calls
 from devserver.gateway import LambdaContext, load_handler_module
 from devserver.template import function
 from token_service.domain.token_format import ALPHABET, generate_token
-from token_service.storage.attribute_values import serialize
+from token_service.storage.attribute_values import deserialize, serialize
+from token_service.storage.aws import dynamodb_client
 from token_service.storage.items import token_key
+
+# The attributes the authorizer's decision reads (domain/authorizer.py): its key, hash,
+# revocation, expiry, scopes and last use. "ttl" is not among them.
+PROJECTION = "token_id, org_id, owner_id, secret_hash, hash_version, revoked_at, expires_at, scopes, last_used_at"
 
 
 def _wrong_checksum(token: str) -> str:
@@ -33,10 +40,15 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
     spec = function("AuthorizerFunction")
     module = load_handler_module(spec.code_dir, spec.handler)
     calls: Counter[str] = Counter()
-    module.authorizer.repository.client.meta.events.register(
-        "before-call.dynamodb", lambda model, **_: calls.update([model.name])
-    )
-    bare = client("dynamodb", settings.endpoint)
+    projections: set[str | None] = set()
+
+    def record_call(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.update([model.name])
+        projections.add(params.get("ProjectionExpression"))
+
+    module.authorizer.repository.client.meta.events.register("before-call.dynamodb", record_call)
+    # As functions/authorizer/app.py builds its client.
+    bare = dynamodb_client(settings.endpoint, connect_timeout=0.5, read_timeout=1.0, attempts=3)
     generated = generate_token(module.authorizer.token_prefix)
     token = seeding.record(
         generated.token_id,
@@ -69,17 +81,25 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
             return
         raise AssertionError("a malformed token was not rejected")
 
-    def reject_decision() -> None:  # without the handler's event parsing, decision line and response
-        assert not module.authorizer.decide(malformed["authorizationToken"], "GET", "/v1/reports").allowed
+    def whole_item() -> None:  # what the authorizer reads and decodes today
+        module.authorizer.repository.get_token(generated.token_id)
+
+    def projected_item() -> None:  # only what its decision uses
+        item = bare.get_item(TableName=TABLE_NAME, Key=key, ConsistentRead=True, ProjectionExpression=PROJECTION).get(
+            "Item"
+        )
+        deserialize(item)
 
     pairs, malformed_pairs = (200, 100) if settings.quick else (1000, 400)
-    variants: dict[str, tuple[Callable[[], None], int]] = {
-        "warm": (warm_decision, pairs),
-        "malformed_handler": (reject_in_handler, malformed_pairs),
-        "malformed_decision": (reject_decision, malformed_pairs),
+    variants: dict[str, tuple[Callable[[], None], Callable[[], None], int]] = {
+        "warm": (warm_decision, get_item, pairs),
+        "malformed_handler": (reject_in_handler, get_item, malformed_pairs),
+        "projection": (whole_item, projected_item, malformed_pairs),
     }
-    results: dict[str, Any] = {}
-    for name, (subject, count) in variants.items():
+    results: dict[str, Any] = {"awscrt": importlib.util.find_spec("awscrt") is not None}
+    for name, (subject, baseline, count) in variants.items():
         calls.clear()
-        results[name] = {**interleaved_calls(subject, get_item, pairs=count), "calls": dict(calls)}
+        projections.clear()
+        results[name] = {**interleaved_calls(subject, baseline, pairs=count), "calls": dict(calls)}
+        results[name]["projections"] = sorted(str(value) for value in projections)
     return results

@@ -1,11 +1,13 @@
-"""Figures 3 and 7: cold start and peak memory of each handler, against a bare boto3 process.
+"""Figures 3 and 7: cold start and peak memory of each function as `sam build` outputs it.
 
-Every repetition spawns fresh interpreters (bench/coldstart_child.py): one imports a
-handler and serves its first event; its baseline, spawned right before or after it,
-does `import boto3; boto3.client("dynamodb")` plus one consistent GetItem of a token item
-when the handler's first event reads DynamoDB (none otherwise). The cold start is the time
-from spawn to the event served (interpreter start, imports, client creation, the event).
-Import after `environment.configure`.
+bench/artifacts.py builds the stack and lays out read-only copies as Lambda runs them. Every
+repetition spawns fresh python3.13 interpreters (bench/coldstart_child.py) with
+PYTHONDONTWRITEBYTECODE=1: one imports a function's handler with only that function's
+folder, the layer and the runtime stand-in on sys.path, in its template environment, and
+serves its first event; its baseline, spawned right before or after it, does
+`import boto3; boto3.client("dynamodb")` plus one consistent GetItem of a token item with
+only the runtime stand-in on sys.path. The cold start is the time from spawn to the event
+served. Import after `environment.configure`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import seeding
+from bench import artifacts, seeding
 from bench.backends import client
 from bench.environment import ROOT, TABLE_NAME, WorkerSettings
-from devserver.template import function
 from token_service.domain.token_format import generate_token
 from token_service.storage.attribute_values import serialize
 from token_service.storage.items import WATERMARK_KEY
@@ -39,6 +40,7 @@ FUNCTIONS: dict[str, str | None] = {
     "ScopesFunction": "list_scopes.json",
     "SettingsFunction": "get_settings.json",
     "TokenSelfFunction": "token_self_get.json",
+    "CacheFlushFunction": "cache_flush_sqs.json",
     "CleanupFunction": "cleanup_scheduled.json",
 }
 # The sample events' caller and the token that token_self_get.json presents.
@@ -89,20 +91,23 @@ class Events:
 class Plan:
     """Cold-start processes to spawn, in order, through bench/spawner.py (see there why)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, layout: dict[str, Any]) -> None:
         self.workdir = workdir
+        self.layout = layout
         self.commands: list[dict[str, Any]] = []
         self.tags: list[Any] = []
         self.spawned = 0
 
-    def add(self, tag: Any, arguments: list[str]) -> None:
+    def add(self, tag: Any, arguments: list[str], environment: dict[str, str]) -> None:
         index = self.spawned + len(self.commands)
         result = self.workdir / f"result-{index}.json"
+        python, child = self.layout["python"], self.layout["child"]
         self.commands.append(
             {
-                "argv": [sys.executable, str(HERE / "coldstart_child.py"), str(result), *arguments],
+                "argv": [python, "-S", child, str(result), *arguments],
                 "stderr": str(self.workdir / f"stderr-{index}.txt"),
                 "result": str(result),
+                "env": environment,
             }
         )
         self.tags.append(tag)
@@ -127,39 +132,56 @@ class Plan:
 
 
 def run(settings: WorkerSettings) -> dict[str, Any]:
-    events = Events(client("dynamodb", settings.endpoint), time.time())
-    authorizer_repetitions, other_repetitions = (4, 2) if settings.quick else (9, 6)
+    dynamodb = client("dynamodb", settings.endpoint)
+    events = Events(dynamodb, time.time())
+    queue_url = client("sqs", settings.events_endpoint).create_queue(QueueName=artifacts.QUEUE_NAME)["QueueUrl"]
+    repetitions = 3 if settings.quick else 7
     names = list(FUNCTIONS)
+    endpoints = {"dynamodb": settings.endpoint, "events": settings.events_endpoint}
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as directory:
-        plan = Plan(Path(directory))
+        layout = artifacts.build(Path(directory), names)
+        try:
+            plan = Plan(Path(directory), layout)
+            environments = {name: artifacts.environment(name, endpoints, queue_url) for name in names}
+            base_environment = artifacts.environment(AUTHORIZER, endpoints, queue_url)
+            shared = [layout["layer"], layout["runtime"]]
+            paths = {name: os.pathsep.join([layout["tasks"][name], *shared]) for name in names}
+            baseline = [layout["runtime"], "baseline", "--get-item", f"TOKEN#{events.token_id}"]
 
-        def handler(name: str, *extra: str) -> list[str]:
-            event_file = plan.workdir / f"event-{plan.spawned + len(plan.commands)}.json"
-            event_file.write_text(json.dumps(events.for_function(name)))
-            return ["handler", str(function(name).code_dir), str(event_file), *extra]
+            def handler(name: str, *extra: str) -> list[str]:
+                event_file = plan.workdir / f"event-{plan.spawned + len(plan.commands)}.json"
+                event_file.write_text(json.dumps(events.for_function(name)))
+                return [paths[name], "handler", str(event_file), *extra]
 
-        # One untimed run each: fills the page cache, and tells which handler reads DynamoDB.
-        for name in names:
-            plan.add(name, handler(name, "--count"))
-        plan.add("baseline", ["baseline", "--count"])
-        baselines: dict[str, list[str]] = {}
-        for name, first in plan.run()[: len(names)]:
-            if any(call.startswith(("raised:", "status:4", "status:5")) for call in first["calls"]):
-                raise RuntimeError(f"{name}'s first event failed: {first['calls']}")
-            reads = any(call.startswith("dynamodb:") for call in first["calls"])
-            baselines[name] = ["baseline", *(["--get-item", f"TOKEN#{events.token_id}"] if reads else [])]
-            results[name] = {"calls": first["calls"], "baseline_get_item": reads}
+            # One untimed run each: fills the page cache, and checks that the first event succeeds.
+            for name in names:
+                plan.add(name, handler(name, "--count"), environments[name])
+            plan.add("baseline", [*baseline, "--count"], base_environment)
+            first_runs = plan.run()
+            for name, first in first_runs[: len(names)]:
+                if any(call.startswith(("raised:", "status:4", "status:5")) for call in first["calls"]):
+                    raise RuntimeError(f"{name}'s first event failed: {first['calls']}")
+                results[name] = {"calls": first["calls"], "awscrt": first["awscrt"], "botocore": first["botocore"]}
 
-        # Each handler run next to its baseline run, the pair's order alternating.
-        for repetition in range(authorizer_repetitions):
-            due = names if repetition < other_repetitions else [AUTHORIZER]
-            shift = repetition % len(due)
-            for name in due[shift:] + due[:shift]:
-                pair = [((name, "handler"), handler(name)), ((name, "baseline"), baselines[name])]
-                for tag, arguments in pair if repetition % 2 == 0 else reversed(pair):
-                    plan.add(tag, arguments)
-        for (name, side), measured in plan.run():
-            results[name].setdefault(f"{side}_s", []).append(measured["cold_start_s"])
-            results[name].setdefault(f"{side}_maxrss_kib", []).append(measured["maxrss_kib"])
-    return results
+            # Each function next to its baseline, the pair's order alternating, functions rotating.
+            for repetition in range(repetitions):
+                shift = repetition % len(names)
+                for name in names[shift:] + names[:shift]:
+                    pair = [((name, "handler"), handler(name), environments[name])]
+                    pair.append(((name, "baseline"), baseline, base_environment))
+                    for tag, arguments, environment in pair if repetition % 2 == 0 else reversed(pair):
+                        plan.add(tag, arguments, environment)
+            for (name, side), measured in plan.run():
+                results[name].setdefault(f"{side}_s", []).append(measured["cold_start_s"])
+                results[name].setdefault(f"{side}_maxrss_kib", []).append(measured["maxrss_kib"])
+                results[name]["awscrt"] = results[name]["awscrt"] or measured["awscrt"]
+        finally:
+            artifacts.cleanup(layout["root"])
+    return {
+        "functions": results,
+        "baseline_calls": first_runs[-1][1]["calls"],
+        "swapped": layout["swapped"],
+        "runtime_packages": layout["runtime_packages"],
+        "python": layout["python"],
+    }

@@ -1,14 +1,16 @@
-"""One cold start, in a fresh interpreter (run as a script, so that it imports nothing else).
+"""One cold start, in a fresh python3.13 started with -S (no site), as a script in a folder of its own.
 
-    python bench/coldstart_child.py RESULT_FILE handler CODE_DIR EVENT_FILE [--count]
-    python bench/coldstart_child.py RESULT_FILE baseline [--get-item PK] [--count]
+    coldstart_child.py RESULT_FILE PATHS handler EVENT_FILE [--count]
+    coldstart_child.py RESULT_FILE PATHS baseline [--get-item PK] [--count]
 
-`handler` imports functions/<name>/app.py and serves one event, as the Lambda runtime does
-at a cold start. `baseline` does `import boto3; boto3.client("dynamodb")` and, with
---get-item, one consistent GetItem. Both write to RESULT_FILE the monotonic clock when the
-event was served (the parent subtracts its own clock at spawn), the peak RSS, and (with
---count) the AWS calls made, counted by a handler that every botocore session registers,
-and the handler's HTTP status.
+PATHS (os.pathsep-separated) replaces sys.path in front of the standard library: the built
+function's folder, the layer's python/ and the runtime stand-in, as on Lambda. `handler`
+imports `app` and serves one event, as the Lambda runtime does at a cold start. `baseline`
+does `import boto3; boto3.client("dynamodb")` and, with --get-item, one consistent GetItem.
+Both write to RESULT_FILE the monotonic clock when the event was served (the parent
+subtracts its own clock at spawn), the peak RSS, whether awscrt was importable, and (with
+--count) the AWS calls made, counted by a handler every botocore session registers, and the
+handler's HTTP status.
 """
 
 import json
@@ -17,26 +19,10 @@ import sys
 import time
 
 
-class _NotDeployed:
-    """Hides what this venv has only for its dev tools and the Lambda runtime and the layer do
-    not ship (layers/tokens/requirements.txt): botocore imports awscrt, and urllib3 pyOpenSSL,
-    whenever they are installed. Both sides of every comparison hide the same packages."""
-
-    HIDDEN = frozenset({"awscrt", "_awscrt", "OpenSSL"})
-
-    @classmethod
-    def find_spec(cls, name: str, path: object = None, target: object = None) -> None:
-        if name.partition(".")[0] in cls.HIDDEN:
-            raise ModuleNotFoundError(f"No module named {name!r} (not deployed)", name=name)
-
-
-sys.meta_path.insert(0, _NotDeployed)  # type: ignore[arg-type]
-
-
 class _Context:
     """The parts of the Lambda context object the handlers read."""
 
-    function_name = "coldstart"
+    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "coldstart")
     function_version = "$LATEST"
     memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:coldstart"
@@ -62,20 +48,17 @@ def _count_calls(calls: list) -> None:
 
 
 def main() -> None:
-    result_file, mode, *rest = sys.argv[1:]
+    result_file, paths, mode, *rest = sys.argv[1:]
+    sys.path[:] = [*paths.split(os.pathsep), *(entry for entry in sys.path[1:] if "site-packages" not in entry)]
     calls: list = []
     if "--count" in rest:
         rest.remove("--count")
         _count_calls(calls)
     if mode == "handler":
-        import importlib.util
+        import importlib
 
-        code_dir, event_file = rest
-        spec = importlib.util.spec_from_file_location("app", os.path.join(code_dir, "app.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["app"] = module
-        spec.loader.exec_module(module)
-        with open(event_file, encoding="utf-8") as stream:
+        module = importlib.import_module("app")
+        with open(rest[0], encoding="utf-8") as stream:
             event = json.load(stream)
         try:
             answer = module.lambda_handler(event, _Context())
@@ -94,11 +77,20 @@ def main() -> None:
                 ConsistentRead=True,
             )
     served_ns = time.monotonic_ns()
+    import importlib.util
     import resource
 
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    botocore = sys.modules.get("botocore")
+    result = {
+        "served_ns": served_ns,
+        "maxrss_kib": peak_kib,
+        "calls": calls,
+        "awscrt": importlib.util.find_spec("awscrt") is not None,
+        "botocore": os.path.dirname(botocore.__file__) if botocore else None,
+    }
     with open(result_file, "w", encoding="utf-8") as stream:
-        json.dump({"served_ns": served_ns, "maxrss_kib": peak_kib, "calls": calls}, stream)
+        json.dump(result, stream)
 
 
 if __name__ == "__main__":

@@ -65,3 +65,4 @@ class WorkerSettings:
     backend: str
     quick: bool = False
     latency_ms: float = 0.0  # emulated network latency added before each DynamoDB request
+    events_endpoint: str = ""  # moto's server, which also serves EventBridge, SQS and API Gateway

@@ -155,7 +155,7 @@ def _cleanup(tables: list[ScaleTable], write: Writer, repetitions: dict[int, int
         for table in due_tables[shift:] + due_tables[:shift]:
             write(table.name, table.due)  # every due item back in its due stage
             module.store.table_name = table.name
-            context = LambdaContext(function_name="CleanupFunction", _deadline=time.time() + 300)  # its Timeout
+            context = LambdaContext("CleanupFunction", timeout_seconds=300)  # its Timeout
             started = time.perf_counter()
             report = module.lambda_handler(event, context)
             elapsed = time.perf_counter() - started

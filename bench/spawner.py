@@ -5,7 +5,7 @@
 A small process on purpose: on Linux a child's `getrusage(RUSAGE_SELF).ru_maxrss` starts at
 the peak RSS of the process that spawned it (it survives fork and exec), so the cold-start
 children are spawned from here, not from the bench's own (much larger) process. PLAN_FILE is
-a JSON list of {"argv": [...], "stderr": path or null}; OUT_FILE gets, per command, the
+a JSON list of {"argv": [...], "stderr": path or null, "env": {...} or null}; OUT_FILE gets, per command, the
 monotonic clock at spawn and the exit status.
 """
 
@@ -24,7 +24,9 @@ def main() -> None:
         stderr = open(command["stderr"], "w", encoding="utf-8") if command.get("stderr") else subprocess.DEVNULL  # noqa: SIM115
         try:
             started = time.monotonic_ns()
-            completed = subprocess.run(command["argv"], stdout=subprocess.DEVNULL, stderr=stderr, check=False)  # noqa: S603
+            completed = subprocess.run(  # noqa: S603
+                command["argv"], stdout=subprocess.DEVNULL, stderr=stderr, env=command.get("env"), check=False
+            )
         finally:
             if stderr is not subprocess.DEVNULL:
                 stderr.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -38,7 +39,12 @@ def main() -> None:
     warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     if arguments.endpoint:
         configure(arguments.endpoint, arguments.events_endpoint)
-    settings = WorkerSettings(arguments.endpoint, arguments.backend, arguments.quick, arguments.latency_ms)
+    # As on Lambda, where the runtime has no awscrt (botocore imports it whenever it is installed,
+    # and this venv has it for its dev tools): botocore then finds it not importable.
+    sys.modules["awscrt"] = None  # type: ignore[assignment]
+    settings = WorkerSettings(
+        arguments.endpoint, arguments.backend, arguments.quick, arguments.latency_ms, arguments.events_endpoint or ""
+    )
     result = importlib.import_module(TASKS[arguments.task]).run(settings)
     arguments.out.write_text(json.dumps(result, indent=1))
 
