@@ -229,7 +229,7 @@ def test_a_timeout_denies(authorizer_app, monkeypatch):
 
 def test_an_unexpected_error_denies(authorizer_app, monkeypatch):
     token = mint(["reports:read"])
-    monkeypatch.setattr(authorizer_app.authorizer.repository, "get_token", lambda _: 1 / 0)
+    monkeypatch.setattr(authorizer_app.authorizer.repository, "get_grant", lambda _: 1 / 0)
     with pytest.raises(Exception, match="token store unavailable") as raised:
         authorize(authorizer_app, token_event(token))
     assert type(raised.value).__name__ == "AuthorizerUnavailable"
@@ -257,6 +257,9 @@ def test_token_check_reads_the_base_table_consistently(authorizer_app):
                 "TableName": os.environ["TABLE_NAME"],
                 "Key": {"pk": {"S": f"TOKEN#{token[4:20]}"}, "sk": {"S": "TOKEN"}},
                 "ConsistentRead": True,
+                # Only what the decision uses: no name, other metadata or index keys.
+                "ProjectionExpression": "token_id, org_id, owner_id, scopes, expires_at, secret_hash, "
+                "hash_version, revoked_at, last_used_at",
             },
         )
         result = authorize(authorizer_app, token_event(token))

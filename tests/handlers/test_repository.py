@@ -42,6 +42,23 @@ def test_a_token_round_trips_through_its_item(repository: TokenRepository) -> No
     assert repository.get_token("0" * 16) is None
 
 
+def test_the_authorizers_read_fetches_only_what_its_decision_uses(repository: TokenRepository) -> None:
+    token = record()
+    repository.put_new_token(token)
+    repository.revoke(token.token_id, "org-a", None, NOW, "u1", NOW + DAY)
+    repository.record_use(token.token_id, NOW, "203.0.113.9", not_since=NOW - 600)
+    grant = repository.get_grant(token.token_id)
+    assert grant is not None
+    assert (grant.token_id, grant.org_id, grant.owner_id, grant.scopes) == (token.token_id, "org-a", "u1", token.scopes)
+    assert (grant.expires_at, grant.secret_hash, grant.hash_version) == (
+        token.expires_at,
+        token.secret_hash,
+        token.hash_version,
+    )
+    assert (grant.revoked_at, grant.last_used_at) == (NOW, NOW)
+    assert repository.get_grant("0" * 16) is None
+
+
 def test_a_taken_id_is_refused(repository: TokenRepository) -> None:
     token = record()
     repository.put_new_token(token)

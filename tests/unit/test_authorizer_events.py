@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from token_service.domain.authorizer import Decision, Reason
-from token_service.domain.records import TokenRecord
+from token_service.domain.records import TokenGrant
 from token_service.domain.routes import parse_route_map
 from token_service.http.authorizer_events import (
     AuthorizerUnavailable,
@@ -19,20 +19,14 @@ from token_service.http.authorizer_events import (
 
 ARN_PREFIX = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod"
 ROUTES = parse_route_map({"routes": {"GET /v1/reports/{report_id}": ["reports:read"], "POST /v1/imports": ["import"]}})
-RECORD = TokenRecord(
+RECORD = TokenGrant(
     token_id="A" * 16,
     org_id="org-acme",
     owner_id="user-1",
-    name="ci",
     scopes=("reports:read",),
-    created_at=1,
-    created_at_us=1_000_000,
-    created_by="user-1",
     expires_at=1_900_000_000,
     secret_hash="0" * 64,
     hash_version=1,
-    display_hint="lgk_…abcd",
-    ttl=1_900_000_000,
 )
 
 

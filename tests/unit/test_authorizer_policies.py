@@ -18,7 +18,7 @@ import pytest
 
 from devserver.gateway import policy_allows
 from token_service.domain.authorizer import TokenAuthorizer
-from token_service.domain.records import TokenRecord
+from token_service.domain.records import TokenGrant
 from token_service.domain.routes import load_route_map, parse_route_map
 from token_service.domain.token_format import generate_token, hash_token
 from token_service.http.authorizer_events import AuthorizerUnavailable, Unauthorized, parse_event, respond
@@ -62,34 +62,28 @@ def calls_of(resources: list[str]) -> list[Call]:
 class Store:
     """The authorizer's store with fixed tokens (no AWS in the unit tier)."""
 
-    def __init__(self, records: dict[str, TokenRecord]) -> None:
+    def __init__(self, records: dict[str, TokenGrant]) -> None:
         self.records = records
 
-    def get_token(self, token_id: str) -> TokenRecord | None:
+    def get_grant(self, token_id: str) -> TokenGrant | None:
         return self.records.get(token_id)
 
     def record_use(self, token_id: str, used_at: int, source_ip: str | None, not_since: int) -> None:
         return None
 
 
-def token_with(scopes: tuple[str, ...]) -> tuple[str, TokenRecord]:
+def token_with(scopes: tuple[str, ...]) -> tuple[str, TokenGrant]:
     parsed = generate_token("lgk")
-    record = TokenRecord(
+    grant = TokenGrant(
         token_id=parsed.token_id,
         org_id="org-acme",
         owner_id="user-1",
-        name="policy test",
         scopes=scopes,
-        created_at=NOW,
-        created_at_us=NOW * 1_000_000,
-        created_by="user-1",
         expires_at=NOW + 86_400,
         secret_hash=hash_token(parsed.token),
         hash_version=1,
-        display_hint="lgk_…",
-        ttl=NOW + 90 * 86_400,
     )
-    return parsed.token, record
+    return parsed.token, grant
 
 
 def rest_event(kind: str, token: str, call: Call) -> dict[str, Any]:

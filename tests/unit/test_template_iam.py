@@ -132,7 +132,7 @@ def assert_all_allowed(logical_id: str, client: RecordingClient) -> None:
 def test_the_authorizer_may_read_a_token_and_record_its_last_use() -> None:
     client = RecordingClient()
     repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
-    repository.get_token(TOKEN_ID)
+    repository.get_grant(TOKEN_ID)
     repository.record_use(TOKEN_ID, used_at=1_800_000_000, source_ip="203.0.113.9", not_since=1_799_999_400)
     repository.record_use(TOKEN_ID, used_at=1_800_000_000, source_ip=None, not_since=1_799_999_400)
     assert_all_allowed("AuthorizerFunction", client)

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from token_service.domain.clock import Clock, system_clock
 from token_service.domain.errors import DomainError
-from token_service.domain.records import TokenRecord
+from token_service.domain.records import TokenGrant
 from token_service.domain.routes import ProtectedRoute, find_route
 from token_service.domain.token_format import HASH_VERSION, matches_hash, parse_token
 
@@ -50,7 +50,7 @@ UNAUTHENTICATED = frozenset(
 class Decision:
     reason: Reason
     token_id: str | None = None
-    record: TokenRecord | None = None
+    record: TokenGrant | None = None
     allowed_routes: tuple[ProtectedRoute, ...] = ()
     route: ProtectedRoute | None = None  # the route of the request, if the map has it
     last_use_not_recorded: bool = False  # the best-effort last-use write failed
@@ -79,7 +79,7 @@ def bearer_token(header: str | None) -> str | None:
 class TokenReader(Protocol):
     """What the authorizer needs of storage (token_service.storage.repository.TokenRepository)."""
 
-    def get_token(self, token_id: str) -> TokenRecord | None: ...
+    def get_grant(self, token_id: str) -> TokenGrant | None: ...
     def record_use(self, token_id: str, used_at: int, source_ip: str | None, not_since: int) -> None: ...
 
 
@@ -101,7 +101,7 @@ class TokenAuthorizer:
         if parsed is None:
             return _MALFORMED  # rejected offline: no database read
         try:
-            record = self.repository.get_token(parsed.token_id)
+            record = self.repository.get_grant(parsed.token_id)
         except DomainError:
             return Decision(Reason.UNAVAILABLE, parsed.token_id)
         if record is None:
@@ -127,7 +127,7 @@ class TokenAuthorizer:
             reason = Reason.INSUFFICIENT_SCOPE
         return Decision(reason, record.token_id, record, allowed_routes, route, last_use_not_recorded=not recorded)
 
-    def _record_use(self, record: TokenRecord, now: float, source_ip: str | None) -> bool:
+    def _record_use(self, record: TokenGrant, now: float, source_ip: str | None) -> bool:
         """Best effort: a failure here never changes the decision. Returns False if the write failed."""
         if record.last_used_at is not None and now - record.last_used_at < LAST_USED_INTERVAL_SECONDS:
             return True  # fresh enough: no second round trip

@@ -83,6 +83,22 @@ class TokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What the authorizer's decision reads of a token, and nothing more: it is read on every
+    request, so storage fetches and decodes only these attributes."""
+
+    token_id: str
+    org_id: str
+    owner_id: str
+    scopes: tuple[str, ...]
+    expires_at: int
+    secret_hash: str
+    hash_version: int
+    revoked_at: int | None = None
+    last_used_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Slot:
     expires_at: int
     reserved_at: int  # when a create took the slot, before it wrote the token

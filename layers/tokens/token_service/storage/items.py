@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from token_service.domain.records import ActiveSet, OrgPolicy, Slot, TokenRecord
+from token_service.domain.records import ActiveSet, OrgPolicy, Slot, TokenGrant, TokenRecord
 
 TOKEN_SORT_KEY = "TOKEN"  # noqa: S105 (a key name, not a secret)
 ACTIVE_SET_SORT_KEY = "ACTIVE_TOKENS"
@@ -129,6 +129,37 @@ def token_record(item: dict[str, Any]) -> TokenRecord:
         expired_marked_at=_optional_int(item.get("expired_marked_at")),
         lifecycle_stage=item.get("lifecycle_stage"),
         lifecycle_due=_optional_int(item.get("lifecycle_due")),
+    )
+
+
+GRANT_ATTRIBUTES = (
+    "token_id",
+    "org_id",
+    "owner_id",
+    "scopes",
+    "expires_at",
+    "secret_hash",
+    "hash_version",
+    "revoked_at",
+    "last_used_at",
+)
+GRANT_PROJECTION = ", ".join(GRANT_ATTRIBUTES)  # none is a DynamoDB reserved word
+
+
+def token_grant(item: dict[str, Any]) -> TokenGrant:
+    """The authorizer's view of a token item read with GRANT_PROJECTION (raw attribute values:
+    decoded here directly, as this runs on every request)."""
+    revoked_at, last_used_at = item.get("revoked_at"), item.get("last_used_at")
+    return TokenGrant(
+        token_id=item["token_id"]["S"],
+        org_id=item["org_id"]["S"],
+        owner_id=item["owner_id"]["S"],
+        scopes=tuple(scope["S"] for scope in item.get("scopes", {}).get("L", ())),
+        expires_at=int(item["expires_at"]["N"]),
+        secret_hash=item["secret_hash"]["S"],
+        hash_version=int(item["hash_version"]["N"]),
+        revoked_at=int(revoked_at["N"]) if revoked_at and "N" in revoked_at else None,
+        last_used_at=int(last_used_at["N"]) if last_used_at and "N" in last_used_at else None,
     )
 
 

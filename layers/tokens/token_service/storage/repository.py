@@ -21,10 +21,11 @@ from token_service.domain.errors import (
     TokenNotFound,
 )
 from token_service.domain.lifecycle import PURGE
-from token_service.domain.records import ActiveSet, OrgPolicy, TokenRecord
+from token_service.domain.records import ActiveSet, OrgPolicy, TokenGrant, TokenRecord
 from token_service.domain.token_format import ID_LENGTH
 from token_service.storage.attribute_values import deserialize, serialize
 from token_service.storage.items import (
+    GRANT_PROJECTION,
     ORG_INDEX,
     OWNER_INDEX,
     STATUS_FILTERS,
@@ -39,6 +40,7 @@ from token_service.storage.items import (
     owner_partition,
     policy_item,
     policy_key,
+    token_grant,
     token_item,
     token_key,
     token_record,
@@ -130,6 +132,18 @@ class TokenRepository:
             )
         item = response.get("Item")
         return token_record(deserialize(item)) if item else None
+
+    def get_grant(self, token_id: str) -> TokenGrant | None:
+        """The authorizer's read: only the attributes its decision uses."""
+        with translate_errors():
+            response = self.client.get_item(
+                TableName=self.table_name,
+                Key=serialize(token_key(token_id)),
+                ConsistentRead=True,
+                ProjectionExpression=GRANT_PROJECTION,
+            )
+        item = response.get("Item")
+        return token_grant(item) if item else None
 
     def reserve_slot(self, org_id: str, owner_id: str, active: ActiveSet, read_version: int) -> None:
         """Writes the user's active set with the new token's slot, conditional on the version
