@@ -42,11 +42,16 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
     calls: Counter[str] = Counter()
     projections: set[str | None] = set()
 
-    def record_call(model: Any, params: dict[str, Any], **_: Any) -> None:
+    def record_call(model: Any, **_: Any) -> None:
         calls.update([model.name])
-        projections.add(params.get("ProjectionExpression"))
 
-    module.authorizer.repository.client.meta.events.register("before-call.dynamodb", record_call)
+    def record_projection(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "GetItem":  # the API parameters (before-call sees the serialized request)
+            projections.add(params.get("ProjectionExpression"))
+
+    events = module.authorizer.repository.client.meta.events
+    events.register("before-call.dynamodb", record_call)
+    events.register("provide-client-params.dynamodb", record_projection)
     # As functions/authorizer/app.py builds its client.
     bare = dynamodb_client(settings.endpoint, connect_timeout=0.5, read_timeout=1.0, attempts=3)
     generated = generate_token(module.authorizer.token_prefix)
