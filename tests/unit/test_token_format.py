@@ -34,6 +34,9 @@ def valid_token() -> str:
     return generate_token(PREFIX).token
 
 
+FIXED_TOKEN = valid_token()
+
+
 # -- generation ---------------------------------------------------------------------------
 
 
@@ -88,7 +91,9 @@ def test_checksum_is_six_characters_of_the_alphabet() -> None:
 @PROPERTY_SETTINGS
 @given(data=st.data())
 def test_any_single_character_substitution_is_rejected(data: st.DataObject) -> None:
-    token = valid_token()
+    # One token for every example: hypothesis replays a failing example and must draw the
+    # same way, which a token that changed between runs (and the filter below) would prevent.
+    token = FIXED_TOKEN
     position = data.draw(st.integers(min_value=0, max_value=len(token) - 1), label="position")
     replacement = data.draw(
         st.one_of(st.sampled_from(ALPHABET + "_-.+/= "), st.characters()).filter(lambda c: c != token[position]),
