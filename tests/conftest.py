@@ -37,7 +37,7 @@ os.environ.pop("SCOPE_CATALOG_PATH", None)
 import boto3
 import pytest
 from moto import mock_aws
-from support import ORG, OTHER_ORG, T0, TABLE_NAME, TOKEN_IN_TEXT, Console, FakeClock
+from support import ORG, OTHER_ORG, T0, TABLE_NAME, TOKEN_IN_TEXT, Console, FakeClock, RecordingPublisher
 
 from devserver.dynalite import DYNALITE, start_dynalite
 from devserver.gateway import Identity
@@ -110,6 +110,15 @@ def dynamodb(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
         client.get_waiter("table_exists").wait(TableName=TABLE_NAME, WaiterConfig={"Delay": 0.1})
         yield client
     wiring.reset()
+
+
+@pytest.fixture(autouse=True)
+def lifecycle_events(monkeypatch: pytest.MonkeyPatch) -> RecordingPublisher:
+    """The management functions' lifecycle events, recorded instead of sent to EventBridge
+    (the cleanup's go to moto's bus, where its handler tests read them)."""
+    recorder = RecordingPublisher()
+    monkeypatch.setattr(wiring, "EventPublisher", lambda bus_name, client_factory: recorder)
+    return recorder
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from token_service.http.models import CreateTokenRequest
 from token_service.storage.attribute_values import deserialize, serialize
 from token_service.storage.items import EXPIRY_INDEX, token_item, token_key
 from token_service.storage.lifecycle_store import LifecycleStore
+from token_service.storage.repository import TokenRepository
 
 TABLE_NAME = os.environ["TABLE_NAME"]
 
@@ -433,6 +434,8 @@ class Cleanup:
     def __init__(self, service: TokenService, schedule: Schedule | None = None, lookback_days: int = 90) -> None:
         self.client = service.repository.client
         self.store = LifecycleStore(TABLE_NAME, self.client)
+        self.tokens = TokenRepository(TABLE_NAME, self.client)
+        self.retention_seconds = service.settings.retention_seconds
         self.publisher = RecordingPublisher()
         self.schedule = schedule or service.settings.schedule
         self.lookback_days = lookback_days
@@ -444,7 +447,13 @@ class Cleanup:
         publisher = publisher or self.publisher
         publisher.now = at
         report = CleanupRun(
-            store or self.store, publisher, self.schedule, clock=lambda: at, lookback_days=self.lookback_days
+            store or self.store,
+            publisher,
+            self.schedule,
+            clock=lambda: at,
+            lookback_days=self.lookback_days,
+            unused=self.tokens,
+            retention_seconds=self.retention_seconds,
         ).run()
         self.reports.append(report)
         return report

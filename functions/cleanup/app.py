@@ -10,14 +10,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from token_service.config import cleanup_config
 from token_service.domain.cleanup import CleanupRun
+from token_service.domain.lifecycle import DAY
 from token_service.observability import logger, metrics
 from token_service.storage.aws import aws_client, dynamodb_client
 from token_service.storage.events import EventPublisher
 from token_service.storage.lifecycle_store import LifecycleStore
+from token_service.storage.repository import TokenRepository
 
 config = cleanup_config()
-store = LifecycleStore(config.table_name, dynamodb_client(config.dynamodb_endpoint, read_timeout=5.0))
-publisher = EventPublisher(config.event_bus_name, aws_client("events"))
+client = dynamodb_client(config.dynamodb_endpoint, read_timeout=5.0)
+store = LifecycleStore(config.table_name, client)
+tokens = TokenRepository(config.table_name, client)
+publisher = EventPublisher(config.event_bus_name, lambda: aws_client("events"))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -28,10 +32,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         publisher,
         config.schedule,
         lookback_days=config.lookback_days,
+        unused=tokens,
+        retention_seconds=config.retention_days * DAY,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     report = run.run()
-    for name, value in (("Notified", report.notified), ("MarkedExpired", report.marked), ("Purged", report.purged)):
+    for name, value in (
+        ("Notified", report.notified),
+        ("MarkedExpired", report.marked),
+        ("Purged", report.purged),
+        ("UnusedRevoked", report.unused_revoked),
+    ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(name="ItemsRead", unit=MetricUnit.Count, value=report.items_read)
     if report.complete:

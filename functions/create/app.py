@@ -1,4 +1,5 @@
-"""POST /tokens: mint a token. The secret is in this response and nowhere else."""
+"""POST /tokens and POST /tokens/{token_id}/rotate: mint a token, or one that replaces another.
+The secret is in this response and nowhere else."""
 
 import token_service.startup  # first: pauses garbage collection while modules load
 
@@ -7,7 +8,14 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from token_service.config import management_config
-from token_service.http.models import CreatedTokenView, CreateTokenRequest, TokenView
+from token_service.http.models import (
+    CreatedTokenView,
+    CreateTokenRequest,
+    RotatedTokenView,
+    RotateTokenRequest,
+    TokenIdPath,
+    TokenView,
+)
 from token_service.http.proxy import current_caller, lambda_handler_for
 from token_service.http.responses import json_response
 from token_service.http.rest import JsonResponse, RestResolver
@@ -33,6 +41,24 @@ def create_token(body: CreateTokenRequest) -> JsonResponse:
     logger.info("Token created", extra={"token_id": created.record.token_id, "scopes": list(created.record.scopes)})
     view = TokenView.from_record(created.record, service.clock())
     return json_response(201, CreatedTokenView(**view.model_dump(), token=created.secret))
+
+
+@app.route(
+    "POST",
+    "/tokens/{token_id}/rotate",
+    summary="Rotate a token: a new secret, the old one kept for a grace period",
+    path_parameters=TokenIdPath,
+    body=RotateTokenRequest,
+    response=RotatedTokenView,
+    status=201,
+    description="Token rotated",
+)
+def rotate_token(path: TokenIdPath, body: RotateTokenRequest) -> JsonResponse:
+    service = get_service()
+    rotated = service.rotate_token(current_caller(app), path.token_id, body.rotation())
+    metrics.add_metric(name="TokensRotated", unit=MetricUnit.Count, value=1)
+    logger.info("Token rotated", extra={"token_id": path.token_id, "successor_id": rotated.created.record.token_id})
+    return json_response(201, RotatedTokenView.from_rotation(rotated, service.clock()))
 
 
 lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)

@@ -1,4 +1,5 @@
-"""DELETE /tokens/{token_id} and POST /tokens/revoke: idempotent revocation."""
+"""DELETE /tokens/{token_id} and POST /tokens/revoke: idempotent revocation; PATCH
+/tokens/{token_id}: disable or enable a token."""
 
 import token_service.startup  # first: pauses garbage collection while modules load
 
@@ -8,7 +9,14 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from token_service.config import management_config
-from token_service.http.models import BulkRevokeRequest, BulkRevokeView, RevokeResultView, TokenIdPath, TokenView
+from token_service.http.models import (
+    BulkRevokeRequest,
+    BulkRevokeView,
+    RevokeResultView,
+    TokenIdPath,
+    TokenUpdate,
+    TokenView,
+)
 from token_service.http.proxy import current_caller, lambda_handler_for
 from token_service.http.responses import json_response
 from token_service.http.rest import JsonResponse, RestResolver
@@ -49,6 +57,21 @@ def bulk_revoke(body: BulkRevokeRequest) -> JsonResponse:
             not_found=counts["not_found"],
         ),
     )
+
+
+@app.route(
+    "PATCH",
+    "/tokens/{token_id}",
+    summary="Disable or enable a token (idempotent)",
+    path_parameters=TokenIdPath,
+    body=TokenUpdate,
+    response=TokenView,
+)
+def update_token(path: TokenIdPath, body: TokenUpdate) -> JsonResponse:
+    service = get_service()
+    record = service.set_enabled(current_caller(app), path.token_id, body.enabled)
+    logger.info("Token enabled" if body.enabled else "Token disabled", extra={"token_id": path.token_id})
+    return json_response(200, TokenView.from_record(record, service.clock()))
 
 
 lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)

@@ -1,4 +1,5 @@
-"""GET /v1/token and DELETE /v1/token: the calling API token's own metadata, or revoke it.
+"""GET /v1/token, DELETE /v1/token and POST /v1/token/rotate: the calling API token's own
+metadata, revoke it, or replace it (pipelines rotating their own credential).
 
 These routes sit behind the token authorizer: the token's identity comes from the
 authorizer's context, never from the request.
@@ -11,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from token_service.config import management_config
-from token_service.http.models import PresentedTokenView, TokenView
+from token_service.http.models import PresentedTokenView, RotatedTokenView, RotateTokenRequest, TokenView
 from token_service.http.proxy import lambda_handler_for, presented_token, serving_stage
 from token_service.http.responses import json_response
 from token_service.http.rest import JsonResponse, RestResolver
@@ -39,6 +40,26 @@ def revoke_presented_token() -> JsonResponse:
         metrics.add_metric(name="TokensRevoked", unit=MetricUnit.Count, value=1)
         logger.info("Token revoked itself")
     return json_response(200, TokenView.from_record(outcome.record, service.clock()))
+
+
+@app.route(
+    "POST",
+    "/v1/token/rotate",
+    summary="Rotate the calling token: a new secret, the old one kept for a grace period",
+    body=RotateTokenRequest,
+    response=RotatedTokenView,
+    status=201,
+    description="Token rotated",
+)
+def rotate_presented_token(body: RotateTokenRequest) -> JsonResponse:
+    token = presented_token(app)
+    service = get_service()
+    rotated = service.rotate_presented_token(
+        token.token_id, token.org_id, token.owner_id, body.rotation(), serving_stage(app)
+    )
+    metrics.add_metric(name="TokensRotated", unit=MetricUnit.Count, value=1)
+    logger.info("Token rotated itself", extra={"successor_id": rotated.created.record.token_id})
+    return json_response(201, RotatedTokenView.from_rotation(rotated, service.clock()))
 
 
 lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)

@@ -135,7 +135,7 @@ def test_listing_pages_newest_first_and_filters(repository: TokenRepository) -> 
     assert seen == [token.token_id for token in reversed(tokens)]
     revoked = repository.list_tokens(Listing("org-a", None), 10, None, "revoked", NOW)
     assert [item.token_id for item in revoked.records] == [tokens[6].token_id]
-    assert list(repository.active_token_ids(Listing("org-a", "u1"), NOW)) == [
+    assert list(repository.live_token_ids(Listing("org-a", "u1"), NOW)) == [
         token.token_id for token in reversed(tokens[:6])
     ]
 

@@ -11,6 +11,7 @@ attributes.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -20,14 +21,32 @@ from devserver.template import load_template
 from token_service.domain.cleanup import DueItem
 from token_service.domain.commands import Listing
 from token_service.domain.lifecycle import EXPIRED, PURGE
-from token_service.domain.records import OrgPolicy
+from token_service.domain.records import ActiveSet, OrgPolicy
 from token_service.storage.attribute_values import serialize
-from token_service.storage.items import active_set_key, policy_key, token_key
+from token_service.storage.items import active_set_key, policy_key, token_key, token_record
 from token_service.storage.lifecycle_store import LifecycleStore
 from token_service.storage.repository import TokenRepository
 
 TABLE = "TokensTable"
 TOKEN_ID = "3hZ8qLr0Vx2mN5pK"
+
+
+def token_item_fixture() -> dict[str, Any]:
+    return {
+        "token_id": TOKEN_ID,
+        "org_id": "org-acme",
+        "owner_id": "alice",
+        "name": "ci",
+        "scopes": ["import:builds"],
+        "created_at": 1_790_000_000,
+        "created_at_us": 1_790_000_000_000_000,
+        "created_by": "alice",
+        "expires_at": 1_810_000_000,
+        "secret_hash": "0" * 64,
+        "hash_version": 1,
+        "display_hint": "tok_...abcd",
+        "ttl": 1_812_592_000,
+    }
 
 
 class RecordingClient:
@@ -39,14 +58,19 @@ class RecordingClient:
     def __getattr__(self, operation: str) -> Any:
         def call(**params: Any) -> dict[str, Any]:
             self.calls.append((operation, params))
-            return {"Items": [], "Count": 0, "ScannedCount": 0}
+            return {"Items": [], "Count": 0, "ScannedCount": 0, "Attributes": serialize(token_item_fixture())}
 
         return call
 
 
 def statements(logical_id: str) -> list[dict[str, Any]]:
-    properties = load_template()["Resources"][logical_id]["Properties"]
-    return [statement for policy in properties.get("Policies", []) for statement in policy["Statement"]]
+    """The function's inline statements and those of the managed policies it refers to."""
+    resources = load_template()["Resources"]
+    documents = [
+        resources[policy["Ref"]]["Properties"]["PolicyDocument"] if "Ref" in policy else policy
+        for policy in resources[logical_id]["Properties"].get("Policies", [])
+    ]
+    return [statement for document in documents for statement in document["Statement"]]
 
 
 def resource_name(resource: Any) -> str:
@@ -160,7 +184,7 @@ def test_listings_and_bulk_revokes_query_only_the_owner_and_organisation_indexes
     for listing in (Listing("org-acme", "alice"), Listing("org-acme", None)):
         repository.list_tokens(listing, 20, None, None, 1_800_000_000)
         repository.list_tokens(listing, 20, None, "active", 1_800_000_000)
-        list(repository.active_token_ids(listing, 1_800_000_000))
+        list(repository.live_token_ids(listing, 1_800_000_000))
     assert {params["IndexName"] for _, params in client.calls} == {"ByOwner", "ByOrg"}
     assert_all_allowed(logical_id, client)
     for forbidden in ({"IndexName": "ByExpiry"}, {}):  # {}: a Query on the table itself
@@ -175,6 +199,34 @@ def test_revoke_and_the_self_service_routes_read_and_write_token_items_only() ->
     for logical_id in ("RevokeTokensFunction", "TokenSelfFunction"):
         assert_all_allowed(logical_id, client)
         assert not allowed(logical_id, "update_item", {"Key": serialize(active_set_key("org-acme", "alice"))})
+    disable = RecordingClient()
+    toggles = TokenRepository("tokens", disable)  # type: ignore[arg-type]
+    toggles.set_disabled(TOKEN_ID, "org-acme", "alice", 1_800_000_000, "alice")
+    toggles.set_enabled(TOKEN_ID, "org-acme", None, 1_800_000_000)
+    assert_all_allowed("RevokeTokensFunction", disable)
+    assert not allowed("RevokeTokensFunction", "put_item", {"Item": serialize(token_key(TOKEN_ID))})
+
+
+def rotation_calls() -> RecordingClient:
+    """What a rotation asks of DynamoDB: the policy, the owner's active set (and which of its
+    tokens are live), the new token, the old token's link and shortened life."""
+    client = RecordingClient()
+    repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
+    old = token_record({**token_item_fixture(), "token_id": TOKEN_ID})
+    repository.get_token(TOKEN_ID)
+    repository.get_policy("org-acme")
+    repository.get_active_set("org-acme", "alice")
+    repository.revoked_or_missing([TOKEN_ID])
+    repository.reserve_slot("org-acme", "alice", ActiveSet(), 0)
+    repository.put_new_token(replace(old, token_id="4hZ8qLr0Vx2mN5pK", rotated_from=TOKEN_ID))
+    repository.mark_rotated(old, "4hZ8qLr0Vx2mN5pK", 1_800_003_600, (EXPIRED, 1_800_003_600), 1_802_595_600)
+    repository.revoke_quietly("4hZ8qLr0Vx2mN5pK", "org-acme", None, 1_800_000_000, "rotation:superseded", 1)
+    return client
+
+
+@pytest.mark.parametrize("logical_id", ["CreateTokenFunction", "TokenSelfFunction"])
+def test_rotation_mints_a_token_and_links_the_old_one(logical_id: str) -> None:
+    assert_all_allowed(logical_id, rotation_calls())
     assert allowed("ListTokensFunction", "get_item", {"Key": serialize(token_key(TOKEN_ID))})
     assert not allowed("ListTokensFunction", "get_item", {"Key": serialize(policy_key("org-acme"))})
 
@@ -194,6 +246,25 @@ def test_settings_reach_organisation_policy_items_only() -> None:
     assert allowed("SettingsFunction", "put_item", {"Item": serialize({"pk": "ORG#org-acme", "sk": "OTHER"})})
 
 
+def test_settings_copy_the_unused_token_policy_onto_tokens_and_nothing_else() -> None:
+    client = RecordingClient()
+    repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
+    repository.register_unused_policy("org-acme", 90)
+    repository.register_unused_policy("org-acme", None)
+    list(repository.live_token_ids(Listing("org-acme", None), 1_800_000_000))
+    repository.stamp_unused_policy(TOKEN_ID, 90)
+    repository.stamp_unused_policy(TOKEN_ID, None)
+    assert_all_allowed("SettingsFunction", client)
+    revoke = {
+        "Key": serialize(token_key(TOKEN_ID)),
+        "UpdateExpression": "SET revoked_at = :at",
+        "ConditionExpression": "attribute_exists(pk)",
+    }
+    assert not allowed("SettingsFunction", "update_item", revoke)
+    assert not allowed("SettingsFunction", "delete_item", {"Key": serialize(token_key(TOKEN_ID))})
+    assert not allowed("SettingsFunction", "query", {"IndexName": "ByOwner"})
+
+
 def test_the_cleanup_moves_tokens_and_keeps_its_watermark() -> None:
     client = RecordingClient()
     store = LifecycleStore("tokens", client)  # type: ignore[arg-type]
@@ -204,9 +275,15 @@ def test_the_cleanup_moves_tokens_and_keeps_its_watermark() -> None:
     store.purge(item, 1_802_592_001)
     store.advance_watermark(date(2027, 1, 1))
     store.due_items(date(2027, 1, 1), 1_800_000_000, None)
+    tokens = TokenRepository("tokens", client)  # type: ignore[arg-type]
+    tokens.unused_policies()
+    tokens.live_tokens_page("org-acme", 1_800_000_000, None)
+    tokens.stamp_unused_policy(TOKEN_ID, 90)
+    tokens.revoke_unused(TOKEN_ID, "org-acme", 1_790_000_000, 1_800_000_000, 1_802_592_000)
     assert_all_allowed("CleanupFunction", client)
     assert not allowed("CleanupFunction", "put_item", {"Item": serialize(token_key(TOKEN_ID))})
-    assert not allowed("CleanupFunction", "query", {"IndexName": "ByOrg"})
+    assert not allowed("CleanupFunction", "query", {"IndexName": "ByOwner"})
+    assert not allowed("CleanupFunction", "query", {"Key": serialize({"pk": "ORG#org-acme"})})
 
 
 # -- the policies ------------------------------------------------------------------------------
@@ -230,7 +307,17 @@ def test_no_function_may_query_the_table_itself_or_every_index() -> None:
     ]
     for logical_id in functions:
         queried = {resource for action, resource in dynamodb_grants(logical_id) if action == "dynamodb:Query"}
-        assert "table" not in queried and "index/*" not in queried, logical_id
+        assert "index/*" not in queried, logical_id
+        # On the table itself: only the cleanup, and only the partition listing unused-token policies.
+        table_queries = [
+            statement
+            for statement in statements(logical_id)
+            if "dynamodb:Query" in as_list(statement["Action"])
+            and "table" in {resource_name(item) for item in as_list(statement["Resource"])}
+        ]
+        for statement in table_queries:
+            assert logical_id == "CleanupFunction"
+            assert statement["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["UNUSED_POLICY"]}}
     assert {r for a, r in dynamodb_grants("ListTokensFunction") if a == "dynamodb:Query"} == {
         "index/ByOwner",
         "index/ByOrg",

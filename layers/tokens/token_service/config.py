@@ -116,6 +116,7 @@ class ManagementConfig:
     flush_directly: bool  # FLUSH_DIRECTLY: false where IAM cannot name the stages (all flushes go through the queue)
     second_flush_delay: int  # SECOND_FLUSH_DELAY_SECONDS: the authorizer's timeout
     sdk_tracing: bool  # not POWERTOOLS_TRACE_DISABLED: X-Ray subsegments per AWS call
+    event_bus_name: str | None  # EVENT_BUS_NAME: lifecycle events; None: none are published
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> ManagementConfig:
@@ -130,6 +131,7 @@ class ManagementConfig:
             flush_directly=_flag(env, "FLUSH_DIRECTLY", "true"),
             second_flush_delay=_whole_number(env, "SECOND_FLUSH_DELAY_SECONDS", "5", 1, 900),
             sdk_tracing=not _flag(env, "POWERTOOLS_TRACE_DISABLED", "false"),
+            event_bus_name=_optional(env, "EVENT_BUS_NAME"),
         )
 
 
@@ -139,6 +141,7 @@ class CleanupConfig:
     schedule: Schedule
     event_bus_name: str
     lookback_days: int
+    retention_days: int
     dynamodb_endpoint: str | None
 
     @classmethod
@@ -148,6 +151,7 @@ class CleanupConfig:
             schedule=_schedule(env),
             event_bus_name=_required(env, "EVENT_BUS_NAME"),
             lookback_days=_whole_number(env, "LIFECYCLE_LOOKBACK_DAYS", "400", 1, 3650),
+            retention_days=_whole_number(env, "RETENTION_DAYS", "30", 1, 3650),
         )
 
 

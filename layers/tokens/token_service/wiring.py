@@ -7,8 +7,9 @@ from functools import cache
 from token_service.config import ManagementConfig, management_config
 from token_service.domain.scopes import default_catalog
 from token_service.domain.service import TokenService, TokenSettings
-from token_service.storage.aws import dynamodb_client
+from token_service.storage.aws import aws_client, dynamodb_client
 from token_service.storage.cache_flush import AuthorizerCacheFlusher
+from token_service.storage.events import EventPublisher
 from token_service.storage.repository import TokenRepository
 
 
@@ -23,6 +24,7 @@ def token_service(config: ManagementConfig) -> TokenService:
         catalog,
         settings,
         flush_caches=AuthorizerCacheFlusher(config.flush_queue_url, direct=config.flush_directly),
+        events=EventPublisher(config.event_bus_name, lambda: aws_client("events")) if config.event_bus_name else None,
     )
 
 

@@ -26,7 +26,9 @@ class Reason(StrEnum):
     UNKNOWN = "unknown_token"
     WRONG_SECRET = "wrong_secret"  # noqa: S105 (a reason code)
     REVOKED = "revoked"
+    DISABLED = "disabled"
     EXPIRED = "expired"
+    UNUSED = "unused_too_long"  # the organisation revokes tokens unused for its set number of days
     EXPIRES_WITHIN_CACHE = "expires_within_cache_time"  # an allow cached now would outlive the token
     INSUFFICIENT_SCOPE = "insufficient_scope"
     UNMAPPED_ROUTE = "unmapped_route"
@@ -40,7 +42,9 @@ UNAUTHENTICATED = frozenset(
         Reason.UNKNOWN,
         Reason.WRONG_SECRET,
         Reason.REVOKED,
+        Reason.DISABLED,
         Reason.EXPIRED,
+        Reason.UNUSED,
         Reason.EXPIRES_WITHIN_CACHE,
     }
 )
@@ -115,6 +119,11 @@ class TokenAuthorizer:
             return Decision(Reason.EXPIRED, record.token_id, record)
         if record.expires_at <= now + self.cache_seconds:
             return Decision(Reason.EXPIRES_WITHIN_CACHE, record.token_id, record)
+        if record.disabled_at is not None:
+            return Decision(Reason.DISABLED, record.token_id, record)
+        unused_until = record.unused_until()
+        if unused_until is not None and unused_until <= now:  # this request would be a use: it is too late
+            return Decision(Reason.UNUSED, record.token_id, record)
         recorded = self._record_use(record, now, source_ip)
         scopes = frozenset(record.scopes)
         allowed_routes = tuple(route for route in self.routes if route.allows(scopes))

@@ -14,8 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from token_service.domain.clock import Clock, system_clock, to_iso
+from token_service.domain.commands import PageKey, TokenPage
 from token_service.domain.errors import DomainError
-from token_service.domain.lifecycle import EXPIRED, PURGE, Schedule, notify_days
+from token_service.domain.events import EventSink, TokenEvent, token_detail
+from token_service.domain.lifecycle import DAY, EXPIRED, PURGE, Schedule, notify_days
 
 StartKey = dict[str, Any]
 """Where the reading of one day's due items resumes: opaque to the domain."""
@@ -49,10 +51,16 @@ class LifecycleStore(Protocol):
     def advance_watermark(self, next_day: date) -> None: ...
 
 
-class EventSink(Protocol):
-    """Publishes one lifecycle event; False when it was not accepted (token_service.storage.events)."""
+class UnusedTokenStore(Protocol):
+    """What revoking unused tokens needs of storage (token_service.storage.repository.TokenRepository)."""
 
-    def publish(self, detail_type: str, detail: dict[str, Any]) -> bool: ...
+    def unused_policies(self) -> list[tuple[str, int]]: ...
+    def live_tokens_page(self, org_id: str, now: int, start_key: PageKey | None) -> TokenPage: ...
+    def stamp_unused_policy(self, token_id: str, days: int | None) -> None: ...
+    def revoke_unused(self, token_id: str, org_id: str, unused_since: int, revoked_at: int, ttl: int) -> bool: ...
+
+
+UNUSED_POLICY_ACTOR = "policy:unused"
 
 
 @dataclass
@@ -60,6 +68,8 @@ class RunReport:
     notified: int = 0
     marked: int = 0
     purged: int = 0
+    unused_revoked: int = 0
+    unused_checked: int = 0  # live tokens of organisations that revoke unused ones
     items_read: int = 0
     days_scanned: int = 0
     complete: bool = True
@@ -73,6 +83,8 @@ class CleanupRun:
     schedule: Schedule
     _: KW_ONLY
     lookback_days: int = 400
+    unused: UnusedTokenStore | None = None  # None: no revoking of unused tokens
+    retention_seconds: int = 30 * DAY
     clock: Clock = system_clock
     time_left: Callable[[], float] = field(default=lambda: float("inf"))  # seconds before the Lambda timeout
 
@@ -93,7 +105,41 @@ class CleanupRun:
         except DomainError as error:
             report.complete = False
             report.failures.append(type(error).__name__)
+        self._revoke_unused(now, report)
         return report
+
+    def _revoke_unused(self, now: int, report: RunReport) -> None:
+        """Revokes the tokens that organisations' policies call unused (the authorizer already
+        refuses them), and corrects any token whose copy of the policy is out of date."""
+        if self.unused is None:
+            return
+        try:
+            for org_id, days in self.unused.unused_policies():
+                cutoff = now - days * DAY
+                start_key: PageKey | None = None
+                while True:
+                    if self.time_left() < 5:
+                        report.complete = False
+                        return
+                    page = self.unused.live_tokens_page(org_id, now, start_key)
+                    report.unused_checked += len(page.records)
+                    for record in page.records:
+                        if record.unused_after_days != days:
+                            self.unused.stamp_unused_policy(record.token_id, days)
+                        since = record.last_used_at if record.last_used_at is not None else record.created_at
+                        if since <= cutoff and self.unused.revoke_unused(
+                            record.token_id, org_id, cutoff, now, now + self.retention_seconds
+                        ):
+                            report.unused_revoked += 1
+                            detail = token_detail(record, UNUSED_POLICY_ACTOR) | {"kind": "policy"}
+                            if not self.publisher.publish(TokenEvent.REVOKED, detail):
+                                report.failures.append(f"publish {TokenEvent.REVOKED}")
+                    start_key = page.next_key
+                    if start_key is None:
+                        break
+        except DomainError as error:
+            report.complete = False
+            report.failures.append(type(error).__name__)
 
     def _handle_day(self, day: date, now: int, report: RunReport) -> bool:
         start_key: StartKey | None = None
@@ -129,10 +175,10 @@ class CleanupRun:
         if not self.store.move(item, following, now, mark_expired=stage == EXPIRED):
             return True  # another run handled this stage, or the token was revoked meanwhile
         if stage == EXPIRED:
-            detail_type, extra = "TokenExpired", {}
+            detail_type, extra = TokenEvent.EXPIRED, {}
             report.marked += 1
         else:
-            detail_type, extra = "TokenExpiringSoon", {"days_before_expiry": notify_days(stage)}
+            detail_type, extra = TokenEvent.EXPIRING_SOON, {"days_before_expiry": notify_days(stage)}
         if not self.publisher.publish(detail_type, self._detail(item) | extra):
             self.store.restore(item, following, unmark_expired=stage == EXPIRED)
             report.failures.append(f"publish {detail_type}")

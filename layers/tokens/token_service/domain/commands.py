@@ -29,10 +29,19 @@ class NewToken:
 
 
 @dataclass(frozen=True, slots=True)
+class Rotation:
+    """Replace a token: the old one keeps working for `grace_seconds` (never past its own expiry)."""
+
+    grace_seconds: int
+    expiry: Expiry | None  # the new token's; None: the organisation's default lifetime
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyChange:
     max_lifetime_days: int
     default_lifetime_days: int
     max_active_tokens_per_user: int
+    revoke_unused_after_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,12 @@ class TokenPage:
 class CreatedToken:
     record: TokenRecord
     secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedToken:
+    created: CreatedToken
+    replaced: TokenRecord  # the old token, linked to its successor, with its shortened expiry
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,3 +96,20 @@ class ActiveSetChanged(Exception):
 
 class TokenIdTaken(Exception):
     """The random token id already exists (astronomically unlikely): generate another."""
+
+
+class TokenNotLive(DomainError):
+    """The token's state does not allow the change (revoked, expired, disabled)."""
+
+    def __init__(self, token_id: str, status: str, action: str) -> None:
+        self.token_id, self.status = token_id, status
+        hint = "; enable it first" if status == "disabled" else ""
+        super().__init__(f"Token {token_id} is {status}: it cannot be {action}{hint}.")
+
+
+class TokenAlreadyRotated(DomainError):
+    """A token is rotated once; its successor is the token to rotate next."""
+
+    def __init__(self, token_id: str, successor: str) -> None:
+        self.token_id, self.successor = token_id, successor
+        super().__init__(f"Token {token_id} was already rotated; its successor is {successor}. Rotate that one.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from token_service.domain.lifecycle import PURGE, Schedule
+from token_service.domain.lifecycle import DAY, PURGE, Schedule
 from token_service.domain.token_format import HASH_VERSION, ParsedToken, display_hint
 
 
@@ -35,6 +35,11 @@ class TokenRecord:
     expired_marked_at: int | None = None  # set by the cleanup run that handled the expiry
     lifecycle_stage: str | None = None  # next lifecycle stage (token_service.domain.lifecycle)
     lifecycle_due: int | None = None
+    disabled_at: int | None = None  # refused while set; enabling clears it
+    disabled_by: str | None = None
+    rotated_from: str | None = None  # the token this one replaced
+    rotated_to: str | None = None  # the token that replaced this one
+    unused_after_days: int | None = None  # the organisation's policy, copied here for the authorizer
 
     @classmethod
     def issue(
@@ -49,6 +54,9 @@ class TokenRecord:
         expires_at: int,
         retention_seconds: int,
         schedule: Schedule,
+        created_by: str | None = None,
+        rotated_from: str | None = None,
+        unused_after_days: int | None = None,
     ) -> TokenRecord:
         """The stored record of a newly minted token: hash only, first lifecycle stage set."""
         ttl = expires_at + retention_seconds
@@ -61,7 +69,7 @@ class TokenRecord:
             scopes=scopes,
             created_at=int(now),
             created_at_us=int(now * 1_000_000),
-            created_by=owner_id,
+            created_by=created_by or owner_id,
             expires_at=expires_at,
             secret_hash=token.secret_hash(),
             hash_version=HASH_VERSION,
@@ -69,6 +77,8 @@ class TokenRecord:
             ttl=ttl,
             lifecycle_stage=stage,
             lifecycle_due=due,
+            rotated_from=rotated_from,
+            unused_after_days=unused_after_days,
         )
 
     def revoked(self, at: int, by: str, retention_seconds: int) -> TokenRecord:
@@ -77,9 +87,12 @@ class TokenRecord:
         return replace(self, revoked_at=at, revoked_by=by, ttl=ttl, lifecycle_stage=PURGE, lifecycle_due=ttl)
 
     def status(self, now: float) -> str:
+        """revoked, expired, disabled or active, in that order of precedence."""
         if self.revoked_at is not None:
             return "revoked"
-        return "expired" if self.expires_at <= now else "active"
+        if self.expires_at <= now:
+            return "expired"
+        return "disabled" if self.disabled_at is not None else "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +107,18 @@ class TokenGrant:
     expires_at: int
     secret_hash: str
     hash_version: int
+    created_at: int = 0
     revoked_at: int | None = None
+    disabled_at: int | None = None
     last_used_at: int | None = None
+    unused_after_days: int | None = None
+
+    def unused_until(self) -> int | None:
+        """When the organisation's unused-token policy stops this token, if it has one."""
+        if self.unused_after_days is None:
+            return None
+        since = self.last_used_at if self.last_used_at is not None else self.created_at
+        return since + self.unused_after_days * DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,5 +145,6 @@ class OrgPolicy:
     max_lifetime_days: int = 366
     default_lifetime_days: int = 90
     max_active_tokens_per_user: int = 50
+    revoke_unused_after_days: int | None = None  # None: tokens are never revoked for not being used
     updated_at: int | None = None
     updated_by: str | None = None

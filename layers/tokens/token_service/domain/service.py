@@ -7,11 +7,11 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol, TypedDict
 
-from token_service.domain.clock import Clock, system_clock
+from token_service.domain.clock import Clock, system_clock, to_iso
 from token_service.domain.commands import (
     ApiStage,
     BulkSelection,
@@ -23,6 +23,8 @@ from token_service.domain.commands import (
     PolicyChange,
     RevokeOutcome,
     RevokeResult,
+    RotatedToken,
+    Rotation,
     TokenPage,
 )
 from token_service.domain.errors import (
@@ -33,12 +35,20 @@ from token_service.domain.errors import (
     InvalidRequest,
     PermissionDenied,
     ScopeNotGrantable,
+    TokenAlreadyRotated,
     TokenIdTaken,
     TokenNotFound,
+    TokenNotLive,
     UnknownScopes,
 )
+from token_service.domain.events import (
+    EventSink,
+    TokenEvent,
+    bulk_revoked_details,
+    token_detail,
+)
 from token_service.domain.identity import Caller, is_valid_identifier
-from token_service.domain.lifecycle import DAY, Schedule
+from token_service.domain.lifecycle import DAY, EXPIRED, PURGE, Schedule
 from token_service.domain.records import ActiveSet, OrgPolicy, Slot, TokenRecord
 from token_service.domain.scopes import Role, ScopeCatalog
 from token_service.domain.token_format import ID_LENGTH, generate_token
@@ -70,15 +80,24 @@ class TokenStore(Protocol):
     def list_tokens(
         self, listing: Listing, limit: int, start_key: PageKey | None, status: str | None, now: int
     ) -> TokenPage: ...
-    def active_token_ids(self, listing: Listing, now: int) -> Iterator[str]: ...
+    def live_token_ids(self, listing: Listing, now: int) -> Iterator[str]: ...
     def revoke(
         self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
     ) -> RevokeOutcome: ...
     def revoke_quietly(
         self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
     ) -> bool: ...
+    def set_disabled(
+        self, token_id: str, org_id: str, owner_id: str | None, disabled_at: int, disabled_by: str
+    ) -> tuple[TokenRecord, bool]: ...
+    def set_enabled(self, token_id: str, org_id: str, owner_id: str | None, now: int) -> tuple[TokenRecord, bool]: ...
+    def mark_rotated(
+        self, old: TokenRecord, successor: str, expires_at: int, stage: tuple[str, int], ttl: int
+    ) -> None: ...
+    def stamp_unused_policy(self, token_id: str, days: int | None) -> None: ...
     def get_policy(self, org_id: str) -> OrgPolicy: ...
     def put_policy(self, org_id: str, policy: OrgPolicy) -> None: ...
+    def register_unused_policy(self, org_id: str, days: int | None) -> None: ...
 
 
 class CacheFlusher(Protocol):
@@ -115,6 +134,7 @@ class TokenService:
     settings: TokenSettings
     clock: Clock = system_clock
     flush_caches: CacheFlusher | None = None
+    events: EventSink | None = None  # lifecycle events; a failed publish never fails the change
 
     # -- scopes and policy ----------------------------------------------------------------
 
@@ -128,15 +148,31 @@ class TokenService:
 
     def update_policy(self, caller: Caller, change: PolicyChange) -> OrgPolicy:
         self._require_admin(caller, "change the organisation's token policy")
+        previous = self.repository.get_policy(caller.org_id)
+        now = int(self.clock())
         policy = OrgPolicy(
             max_lifetime_days=change.max_lifetime_days,
             default_lifetime_days=change.default_lifetime_days,
             max_active_tokens_per_user=change.max_active_tokens_per_user,
-            updated_at=int(self.clock()),
+            revoke_unused_after_days=change.revoke_unused_after_days,
+            updated_at=now,
             updated_by=caller.user_id,
         )
         self.repository.put_policy(caller.org_id, policy)
+        days = policy.revoke_unused_after_days
+        self.repository.register_unused_policy(caller.org_id, days)
+        if days != previous.revoke_unused_after_days:
+            self._stamp_unused_policy(caller.org_id, days, now)
         return policy
+
+    def _stamp_unused_policy(self, org_id: str, days: int | None, now: int) -> None:
+        """Copies the unused-token policy onto every live token of the organisation, where the
+        authorizer applies it without another read, and drops answers cached under the old one.
+        (Tokens created meanwhile with the old value are corrected by the next cleanup run.)"""
+        ids = list(self.repository.live_token_ids(Listing(org_id, None), now))
+        with ThreadPoolExecutor(max_workers=BULK_REVOKE_WORKERS) as pool:
+            list(pool.map(lambda token_id: self.repository.stamp_unused_policy(token_id, days), ids))
+        self._flush(ids)
 
     # -- create ---------------------------------------------------------------------------
 
@@ -151,25 +187,54 @@ class TokenService:
         policy = self.repository.get_policy(caller.org_id)
         now = self.clock()
         expires_at = self._resolve_expiry(request.expiry, policy, now)
+        created = self._mint(
+            caller.org_id, caller.user_id, request.name, request.scopes, expires_at, policy, now, caller.user_id
+        )
+        self._announce(
+            TokenEvent.CREATED, token_detail(created.record, caller.user_id) | {"scopes": list(request.scopes)}
+        )
+        return created
 
+    def _mint(
+        self,
+        org_id: str,
+        owner_id: str,
+        name: str,
+        scopes: tuple[str, ...],
+        expires_at: int,
+        policy: OrgPolicy,
+        now: float,
+        created_by: str,
+        replacing: tuple[TokenRecord, int] | None = None,
+    ) -> CreatedToken:
+        """Takes a slot in the owner's active set, then writes the token. `replacing`: the token
+        being rotated and its new expiry, to which its slot shrinks in the same write."""
         for attempt in range(MAX_CREATE_ATTEMPTS):
-            active = self.repository.get_active_set(caller.org_id, caller.user_id)
-            live = self._live_tokens(active, policy.max_active_tokens_per_user, now)
+            active = self.repository.get_active_set(org_id, owner_id)
+            slots = dict(active.tokens)
+            if replacing is not None:
+                old, old_expires_at = replacing
+                reserved_at = slots[old.token_id].reserved_at if old.token_id in slots else old.created_at
+                slots[old.token_id] = Slot(expires_at=old_expires_at, reserved_at=reserved_at)
+            live = self._live_tokens(ActiveSet(tokens=slots), policy.max_active_tokens_per_user, now)
             generated = generate_token(self.settings.token_prefix)
             record = TokenRecord.issue(
                 generated,
-                org_id=caller.org_id,
-                owner_id=caller.user_id,
-                name=request.name,
-                scopes=request.scopes,
+                org_id=org_id,
+                owner_id=owner_id,
+                name=name,
+                scopes=scopes,
                 now=now,
                 expires_at=expires_at,
                 retention_seconds=self.settings.retention_seconds,
                 schedule=self.settings.schedule,
+                created_by=created_by,
+                rotated_from=replacing[0].token_id if replacing else None,
+                unused_after_days=policy.revoke_unused_after_days,
             )
             live[record.token_id] = Slot(expires_at=expires_at, reserved_at=int(now))
             try:
-                self.repository.reserve_slot(caller.org_id, caller.user_id, ActiveSet(tokens=live), active.version)
+                self.repository.reserve_slot(org_id, owner_id, ActiveSet(tokens=live), active.version)
                 self.repository.put_new_token(record)
             except (ActiveSetChanged, TokenIdTaken):
                 # Lost a race for the user's active set: back off a little and re-read it.
@@ -177,6 +242,64 @@ class TokenService:
                 continue
             return CreatedToken(record=record, secret=generated.token)
         raise ConcurrentModification()
+
+    # -- rotate ---------------------------------------------------------------------------
+
+    def rotate_token(self, caller: Caller, token_id: str, rotation: Rotation) -> RotatedToken:
+        """Who may rotate a token is who may revoke it: its owner, or an admin of its organisation."""
+        return self._rotate(self.get_token(caller, token_id), rotation, caller.user_id)
+
+    def rotate_presented_token(
+        self, token_id: str, org_id: str, owner_id: str, rotation: Rotation, served_by: ApiStage | None = None
+    ) -> RotatedToken:
+        """A token replacing itself (a pipeline rotating its own credential)."""
+        old = self.get_presented_token(token_id, org_id)
+        if old.owner_id != owner_id:
+            raise TokenNotFound()
+        return self._rotate(old, rotation, f"token:{token_id}", served_by)
+
+    def _rotate(
+        self, old: TokenRecord, rotation: Rotation, actor: str, served_by: ApiStage | None = None
+    ) -> RotatedToken:
+        """A new token with the old one's name, scopes and owner; the old one then expires at the
+        earlier of its own expiry and the end of the grace period."""
+        now = self.clock()
+        if old.rotated_to is not None:
+            raise TokenAlreadyRotated(old.token_id, old.rotated_to)
+        status = old.status(now)
+        if status != "active":
+            raise TokenNotLive(old.token_id, status, "rotated")
+        policy = self.repository.get_policy(old.org_id)
+        expires_at = self._resolve_expiry(rotation.expiry, policy, now)
+        old_expires_at = min(old.expires_at, int(now) + rotation.grace_seconds)
+        created = self._mint(
+            old.org_id, old.owner_id, old.name, old.scopes, expires_at, policy, now, actor, (old, old_expires_at)
+        )
+        successor = created.record.token_id
+        # A rotated token gets no expiry notices: it expires (or purges) on the shortened schedule.
+        ttl = old_expires_at + self.settings.retention_seconds
+        stage = (EXPIRED, old_expires_at) if old_expires_at > now else (PURGE, ttl)
+        try:
+            self.repository.mark_rotated(old, successor, old_expires_at, stage, ttl)
+        except ConcurrentModification:
+            # Rotated, revoked or disabled meanwhile: the new token must not outlive the refusal.
+            self.repository.revoke_quietly(
+                successor, old.org_id, None, int(now), "rotation:superseded", int(now) + self.settings.retention_seconds
+            )
+            current = self.repository.get_token(old.token_id)
+            if current is not None and current.rotated_to is not None:
+                raise TokenAlreadyRotated(old.token_id, current.rotated_to) from None
+            if current is not None and current.status(now) != "active":
+                raise TokenNotLive(old.token_id, current.status(now), "rotated") from None
+            raise
+        replaced = replace(old, rotated_to=successor, expires_at=old_expires_at, ttl=ttl)
+        # Answers cached for the old token may outlive its shortened life.
+        self._flush([old.token_id], served_by)
+        self._announce(
+            TokenEvent.ROTATED,
+            token_detail(replaced, actor) | {"successor_id": successor, "successor_expires_at": to_iso(expires_at)},
+        )
+        return RotatedToken(created=created, replaced=replaced)
 
     def _live_tokens(self, active: ActiveSet, cap: int, now: float) -> dict[str, Slot]:
         live = {token_id: slot for token_id, slot in active.tokens.items() if slot.expires_at > now}
@@ -250,6 +373,7 @@ class TokenService:
         outcome = self.repository.revoke(token_id, **self._revocation(caller, role))
         if outcome.newly_revoked:
             self._flush([token_id])
+            self._announce(TokenEvent.REVOKED, token_detail(outcome.record, caller.user_id) | {"kind": "single"})
         return outcome
 
     def bulk_revoke(self, caller: Caller, selection: BulkSelection) -> list[tuple[str, RevokeResult]]:
@@ -266,10 +390,10 @@ class TokenService:
             self._check_user_id(selection.owner_id)
             if selection.owner_id != caller.user_id:
                 self._require_admin(caller, "revoke another user's tokens", role)
-            ids = self.repository.active_token_ids(Listing(caller.org_id, selection.owner_id), int(self.clock()))
+            ids = self.repository.live_token_ids(Listing(caller.org_id, selection.owner_id), int(self.clock()))
         else:
             self._require_admin(caller, "revoke the organisation's tokens", role)
-            ids = self.repository.active_token_ids(Listing(caller.org_id, None), int(self.clock()))
+            ids = self.repository.live_token_ids(Listing(caller.org_id, None), int(self.clock()))
 
         futures: dict[str, Future[RevokeResult]] = {}  # in request (or listing) order
         failure: BaseException | None = None
@@ -292,6 +416,8 @@ class TokenService:
         revoked = [token_id for token_id, result in results if result == "revoked"]
         if revoked:
             self._flush(revoked)
+            for detail in bulk_revoked_details(caller.org_id, caller.user_id, revoked):
+                self._announce(TokenEvent.REVOKED, detail)
         if failure is not None:
             raise failure
         return results
@@ -322,7 +448,34 @@ class TokenService:
         )
         if outcome.newly_revoked:
             self._flush([token_id], served_by)
+            self._announce(TokenEvent.REVOKED, token_detail(outcome.record, f"token:{token_id}") | {"kind": "self"})
         return outcome
+
+    # -- disable and enable -----------------------------------------------------------------
+
+    def set_enabled(self, caller: Caller, token_id: str, enabled: bool) -> TokenRecord:
+        """Disables a token (refused by the authorizer, through every cache, until enabled) or
+        enables it again; idempotent. Who may is who may revoke it."""
+        role = self.catalog.role(caller.role)
+        if not _TOKEN_ID.fullmatch(token_id):
+            raise TokenNotFound()
+        now = int(self.clock())
+        owner_id = None if role.organisation_admin else caller.user_id
+        if enabled:
+            record, changed = self.repository.set_enabled(token_id, caller.org_id, owner_id, now)
+        else:
+            record, changed = self.repository.set_disabled(token_id, caller.org_id, owner_id, now, caller.user_id)
+        if not changed:
+            status = record.status(now)
+            if status in ("revoked", "expired"):
+                raise TokenNotLive(token_id, status, "enabled" if enabled else "disabled")
+            if (status == "active") != enabled:  # the condition failed for a reason the item does not show
+                raise ConcurrentModification()
+            return record
+        # Disabling: drop cached allows. Enabling: drop cached refusals, so it works at once too.
+        self._flush([token_id])
+        self._announce(TokenEvent.ENABLED if enabled else TokenEvent.DISABLED, token_detail(record, caller.user_id))
+        return record
 
     def _try_revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeResult:
         if not _TOKEN_ID.fullmatch(token_id):
@@ -357,6 +510,11 @@ class TokenService:
         if failed:
             self.flush_caches.flush_later(failed, 0)
         self.flush_caches.flush_later(stages, self.settings.second_flush_delay)
+
+    def _announce(self, detail_type: str, detail: dict[str, object]) -> None:
+        """Publishes a lifecycle event after the change is stored (the publisher logs a failure)."""
+        if self.events is not None:
+            self.events.publish(detail_type, detail)
 
     # -- access rules ---------------------------------------------------------------------
 

@@ -22,7 +22,15 @@ from pydantic import (
 )
 
 from token_service.domain.clock import to_iso
-from token_service.domain.commands import BulkSelection, Expiry, NewToken, PolicyChange, RevokeResult
+from token_service.domain.commands import (
+    BulkSelection,
+    Expiry,
+    NewToken,
+    PolicyChange,
+    RevokeResult,
+    RotatedToken,
+    Rotation,
+)
 from token_service.domain.records import OrgPolicy, TokenRecord
 
 NAME_MAX_LENGTH = 100
@@ -39,7 +47,11 @@ _FORBIDDEN_CHARACTER_CATEGORIES = {"Cc", "Cs", "Zl", "Zp", "Cf"}
 # Letters and symbols that render as nothing (Hangul fillers, the blank Braille pattern).
 _BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
-TokenStatus = Literal["active", "expired", "revoked"]
+TokenStatus = Literal["active", "disabled", "expired", "revoked"]
+# The overlap a rotation leaves the old token, as ISO-8601 durations (Stripe and Unkey offer
+# a choice of a few; GitLab none): PT0S stops it at once.
+GRACE_PERIODS = {"PT0S": 0, "PT1H": 3600, "P1D": 86_400, "P7D": 7 * 86_400, "P30D": 30 * 86_400}
+UNUSED_DAYS_RANGE = (30, 365)
 
 
 def clean_name(value: str) -> str:
@@ -94,7 +106,7 @@ class TokenListQuery(ApiModel):
 
     limit: int = Field(20, ge=1, description=f"Page size; values above {MAX_PAGE_SIZE} are capped.")
     next: str | None = Field(None, max_length=1024, description="Cursor from the previous page.")
-    status: Literal["active", "expired", "revoked"] | None = None
+    status: TokenStatus | None = None
     owner_id: str | None = Field(None, max_length=128, description="Another user's tokens (admins).")
     all_users: bool = Field(False, description="The whole organisation's tokens (admins).")
 
@@ -113,7 +125,7 @@ class CreateTokenRequest(StrictModel):
     name: Annotated[str, Field(max_length=1000), AfterValidator(clean_name)] = Field(
         description="A label for the token, 1-100 characters.", examples=["CI upload token"]
     )
-    expires_at: Annotated[str, Field(max_length=64), AfterValidator(parse_expiry)] | None = Field(
+    expires_at: ExpiresAt | None = Field(
         default=None,
         description=(
             "ISO-8601 date (valid through that day, UTC) or date-time with offset. "
@@ -135,6 +147,28 @@ class CreateTokenRequest(StrictModel):
         if len(set(scopes)) > MAX_SCOPES_PER_TOKEN:
             raise ValueError(f"at most {MAX_SCOPES_PER_TOKEN} scopes per token")
         return scopes
+
+
+ExpiresAt = Annotated[str, Field(max_length=64), AfterValidator(parse_expiry)]
+
+
+class RotateTokenRequest(StrictModel):
+    grace: Literal["PT0S", "PT1H", "P1D", "P7D", "P30D"] = Field(
+        description="How long the old token keeps working (never past its own expiry): none, 1 hour, 1, 7 or 30 days.",
+        examples=["P1D"],
+    )
+    expires_at: ExpiresAt | None = Field(
+        default=None,
+        description="The new token's expiry, as in POST /tokens. Defaults to the organisation's default lifetime.",
+    )
+
+    def rotation(self) -> Rotation:
+        expiry: Expiry | None = self.expires_at  # type: ignore[assignment]  # AfterValidator made it an Expiry
+        return Rotation(grace_seconds=GRACE_PERIODS[self.grace], expiry=expiry)
+
+
+class TokenUpdate(StrictModel):
+    enabled: StrictBool = Field(description="false: the token is refused until enabled again; true: enable it.")
 
 
 class BulkRevokeRequest(StrictModel):
@@ -178,6 +212,12 @@ class PolicyUpdate(StrictModel):
     max_lifetime_days: StrictInt = Field(ge=1, le=MAX_LIFETIME_DAYS_LIMIT)
     default_lifetime_days: StrictInt = Field(ge=1, le=MAX_LIFETIME_DAYS_LIMIT)
     max_active_tokens_per_user: StrictInt = Field(ge=1, le=MAX_ACTIVE_TOKENS_LIMIT)
+    revoke_unused_after_days: StrictInt | None = Field(
+        default=None,
+        ge=UNUSED_DAYS_RANGE[0],
+        le=UNUSED_DAYS_RANGE[1],
+        description="Refuse, then revoke, tokens unused (or never used) for this many days, 30-365; null: never.",
+    )
 
     @model_validator(mode="after")
     def _default_within_max(self) -> PolicyUpdate:
@@ -190,6 +230,7 @@ class PolicyUpdate(StrictModel):
             max_lifetime_days=self.max_lifetime_days,
             default_lifetime_days=self.default_lifetime_days,
             max_active_tokens_per_user=self.max_active_tokens_per_user,
+            revoke_unused_after_days=self.revoke_unused_after_days,
         )
 
 
@@ -209,6 +250,10 @@ class TokenView(ApiModel):
     revoked_by: str | None = None
     last_used_at: str | None = None
     last_used_ip: str | None = None
+    disabled_at: str | None = None
+    disabled_by: str | None = None
+    rotated_from: str | None = Field(default=None, description="The token this one replaced.")
+    rotated_to: str | None = Field(default=None, description="The token that replaced this one.")
     display_hint: str = Field(description="Prefix and last four characters, to recognise the token.")
 
     @classmethod
@@ -226,6 +271,10 @@ class TokenView(ApiModel):
             revoked_by=record.revoked_by,
             last_used_at=to_iso(record.last_used_at) if record.last_used_at is not None else None,
             last_used_ip=record.last_used_ip,
+            disabled_at=to_iso(record.disabled_at) if record.disabled_at is not None else None,
+            disabled_by=record.disabled_by,
+            rotated_from=record.rotated_from,
+            rotated_to=record.rotated_to,
             display_hint=record.display_hint,
         )
 
@@ -239,6 +288,21 @@ class PresentedTokenView(TokenView):
 class CreatedTokenView(TokenView):
     token: str = Field(description="The secret. Shown in this response only; store it safely now.")
     warning: str = "Copy this token now. For security reasons it cannot be shown again."
+
+
+class RotatedTokenView(CreatedTokenView):
+    """The new token (its secret shown this once) and what became of the one it replaces."""
+
+    replaced: TokenView
+
+    @classmethod
+    def from_rotation(cls, rotated: RotatedToken, now: float) -> RotatedTokenView:
+        view = TokenView.from_record(rotated.created.record, now)
+        return cls(
+            **view.model_dump(),
+            token=rotated.created.secret,
+            replaced=TokenView.from_record(rotated.replaced, now),
+        )
 
 
 class TokenPageView(ApiModel):
@@ -272,6 +336,7 @@ class PolicyView(ApiModel):
     max_lifetime_days: int
     default_lifetime_days: int
     max_active_tokens_per_user: int
+    revoke_unused_after_days: int | None = None
     updated_at: str | None = None
     updated_by: str | None = None
 
@@ -281,6 +346,7 @@ class PolicyView(ApiModel):
             max_lifetime_days=policy.max_lifetime_days,
             default_lifetime_days=policy.default_lifetime_days,
             max_active_tokens_per_user=policy.max_active_tokens_per_user,
+            revoke_unused_after_days=policy.revoke_unused_after_days,
             updated_at=to_iso(policy.updated_at) if policy.updated_at is not None else None,
             updated_by=policy.updated_by,
         )

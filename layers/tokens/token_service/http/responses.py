@@ -19,7 +19,9 @@ from token_service.domain.errors import (
     ScopeNotGrantable,
     StoreFailure,
     StoreUnavailable,
+    TokenAlreadyRotated,
     TokenNotFound,
+    TokenNotLive,
     UnknownScopes,
 )
 from token_service.http.pagination import INVALID_CURSOR
@@ -37,6 +39,8 @@ ERROR_RESPONSES: dict[type[DomainError], tuple[int, str]] = {
     TokenNotFound: (404, "not_found"),
     ActiveTokenLimitReached: (409, "active_token_limit_reached"),
     ConcurrentModification: (409, "conflict"),
+    TokenNotLive: (409, "token_not_active"),
+    TokenAlreadyRotated: (409, "already_rotated"),
     StoreUnavailable: (503, "service_unavailable"),
     StoreFailure: (500, "internal_error"),
 }

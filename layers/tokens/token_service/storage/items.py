@@ -8,6 +8,7 @@
 | active set    | ORG#<org>#USER#<owner>    | ACTIVE_TOKENS   | (none)                                       |
 | org policy    | ORG#<org>                 | POLICY          | (none)                                       |
 | watermark     | LIFECYCLE                 | WATERMARK       | (none)                                       |
+| unused policy | UNUSED_POLICY             | ORG#<org>       | (none)                                       |
 
 The token's base key is its id alone because the authorizer knows nothing else before it
 has read the item; every other key, and every index key but the expiry day, starts with
@@ -27,6 +28,8 @@ TOKEN_SORT_KEY = "TOKEN"  # noqa: S105 (a key name, not a secret)
 ACTIVE_SET_SORT_KEY = "ACTIVE_TOKENS"
 POLICY_SORT_KEY = "POLICY"
 WATERMARK_KEY = {"pk": "LIFECYCLE", "sk": "WATERMARK"}
+# One item per organisation whose policy revokes unused tokens: the cleanup's list of them.
+UNUSED_POLICY_PARTITION = "UNUSED_POLICY"
 BUCKET_PREFIX = "DUE#"
 
 
@@ -41,12 +44,15 @@ OWNER_INDEX = Index("ByOwner", "gsi1pk", "gsi1sk")
 ORG_INDEX = Index("ByOrg", "gsi2pk", "gsi2sk")
 EXPIRY_INDEX = Index("ByExpiry", "gsi3pk", "gsi3sk")
 
-# Filters of a token listing by status; `:now` is the time of the listing.
+# Filters of a token listing by status (TokenRecord.status); `:now` is the time of the listing.
 STATUS_FILTERS = {
-    "active": "attribute_not_exists(revoked_at) AND expires_at > :now",
+    "active": "attribute_not_exists(revoked_at) AND expires_at > :now AND attribute_not_exists(disabled_at)",
+    "disabled": "attribute_not_exists(revoked_at) AND expires_at > :now AND attribute_exists(disabled_at)",
     "expired": "attribute_not_exists(revoked_at) AND expires_at <= :now",
     "revoked": "attribute_exists(revoked_at)",
 }
+# Neither revoked nor expired: what a bulk revoke or a policy change acts on (disabled included).
+LIVE_FILTER = "attribute_not_exists(revoked_at) AND expires_at > :now"
 
 
 def token_key(token_id: str) -> dict[str, str]:
@@ -67,6 +73,10 @@ def active_set_key(org_id: str, owner_id: str) -> dict[str, str]:
 
 def policy_key(org_id: str) -> dict[str, str]:
     return {"pk": org_partition(org_id), "sk": POLICY_SORT_KEY}
+
+
+def unused_policy_key(org_id: str) -> dict[str, str]:
+    return {"pk": UNUSED_POLICY_PARTITION, "sk": org_partition(org_id)}
 
 
 def bucket_of(epoch: int) -> str:
@@ -129,6 +139,11 @@ def token_record(item: dict[str, Any]) -> TokenRecord:
         expired_marked_at=_optional_int(item.get("expired_marked_at")),
         lifecycle_stage=item.get("lifecycle_stage"),
         lifecycle_due=_optional_int(item.get("lifecycle_due")),
+        disabled_at=_optional_int(item.get("disabled_at")),
+        disabled_by=item.get("disabled_by"),
+        rotated_from=item.get("rotated_from"),
+        rotated_to=item.get("rotated_to"),
+        unused_after_days=_optional_int(item.get("unused_after_days")),
     )
 
 
@@ -140,8 +155,11 @@ GRANT_ATTRIBUTES = (
     "expires_at",
     "secret_hash",
     "hash_version",
+    "created_at",
     "revoked_at",
+    "disabled_at",
     "last_used_at",
+    "unused_after_days",
 )
 GRANT_PROJECTION = ", ".join(GRANT_ATTRIBUTES)  # none is a DynamoDB reserved word
 
@@ -149,7 +167,6 @@ GRANT_PROJECTION = ", ".join(GRANT_ATTRIBUTES)  # none is a DynamoDB reserved wo
 def token_grant(item: dict[str, Any]) -> TokenGrant:
     """The authorizer's view of a token item read with GRANT_PROJECTION (raw attribute values:
     decoded here directly, as this runs on every request)."""
-    revoked_at, last_used_at = item.get("revoked_at"), item.get("last_used_at")
     return TokenGrant(
         token_id=item["token_id"]["S"],
         org_id=item["org_id"]["S"],
@@ -158,9 +175,16 @@ def token_grant(item: dict[str, Any]) -> TokenGrant:
         expires_at=int(item["expires_at"]["N"]),
         secret_hash=item["secret_hash"]["S"],
         hash_version=int(item["hash_version"]["N"]),
-        revoked_at=int(revoked_at["N"]) if revoked_at and "N" in revoked_at else None,
-        last_used_at=int(last_used_at["N"]) if last_used_at and "N" in last_used_at else None,
+        created_at=int(item["created_at"]["N"]),
+        revoked_at=_optional_number(item.get("revoked_at")),
+        disabled_at=_optional_number(item.get("disabled_at")),
+        last_used_at=_optional_number(item.get("last_used_at")),
+        unused_after_days=_optional_number(item.get("unused_after_days")),
     )
+
+
+def _optional_number(value: dict[str, str] | None) -> int | None:
+    return int(value["N"]) if value and "N" in value else None
 
 
 def active_set_attribute(active: ActiveSet) -> dict[str, dict[str, int]]:
@@ -192,6 +216,7 @@ def org_policy(item: dict[str, Any] | None) -> OrgPolicy:
         max_lifetime_days=_int(item["max_lifetime_days"]),
         default_lifetime_days=_int(item["default_lifetime_days"]),
         max_active_tokens_per_user=_int(item["max_active_tokens_per_user"]),
+        revoke_unused_after_days=_optional_int(item.get("revoke_unused_after_days")),
         updated_at=_optional_int(item.get("updated_at")),
         updated_by=item.get("updated_by"),
     )

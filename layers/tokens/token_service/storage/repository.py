@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from token_service.domain.cleanup import UNUSED_POLICY_ACTOR
 from token_service.domain.commands import Listing, PageKey, RevokeOutcome, TokenPage
 from token_service.domain.errors import (
     ActiveSetChanged,
@@ -26,10 +27,12 @@ from token_service.domain.token_format import ID_LENGTH
 from token_service.storage.attribute_values import deserialize, serialize
 from token_service.storage.items import (
     GRANT_PROJECTION,
+    LIVE_FILTER,
     ORG_INDEX,
     OWNER_INDEX,
     STATUS_FILTERS,
     TOKEN_SORT_KEY,
+    UNUSED_POLICY_PARTITION,
     Index,
     active_set,
     active_set_attribute,
@@ -44,6 +47,7 @@ from token_service.storage.items import (
     token_item,
     token_key,
     token_record,
+    unused_policy_key,
 )
 
 if TYPE_CHECKING:
@@ -235,19 +239,24 @@ class TokenRepository:
                 break
         return TokenPage(records=records, next_key=start_key)
 
-    def active_token_ids(self, listing: Listing, now: int) -> Iterator[str]:
-        """The ids of the listing's active tokens, read a page at a time as they are consumed."""
+    def live_token_ids(self, listing: Listing, now: int) -> Iterator[str]:
+        """The ids of the listing's tokens that are neither revoked nor expired (disabled ones
+        included), read a page at a time as they are consumed."""
         index, partition = _listing_partition(listing)
         start_key: dict[str, str] | None = None
         values = {":now": now}
         while True:
-            page = self.query_token_ids(
-                IndexQuery(index, partition, BULK_PAGE_SIZE, start_key, STATUS_FILTERS["active"], values)
-            )
+            page = self.query_token_ids(IndexQuery(index, partition, BULK_PAGE_SIZE, start_key, LIVE_FILTER, values))
             yield from page.token_ids
             start_key = page.last_key
             if start_key is None:
                 return
+
+    def live_tokens_page(self, org_id: str, now: int, start_key: PageKey | None) -> TokenPage:
+        """One page of the organisation's tokens that are neither revoked nor expired."""
+        query = IndexQuery(ORG_INDEX, org_partition(org_id), BULK_PAGE_SIZE, start_key, LIVE_FILTER, {":now": now})
+        page = self.query_tokens(query)
+        return TokenPage(records=page.records, next_key=page.last_key)
 
     def query_tokens(self, query: IndexQuery) -> Page:
         """One page of whole tokens."""
@@ -313,9 +322,19 @@ class TokenRepository:
     ) -> RevokeOutcome:
         """Marks the token revoked unless it already is, and returns the token as it now is."""
         result = self._set_revoked(token_id, org_id, owner_id, revoked_at, revoked_by, ttl, return_item=True)
-        if isinstance(result, RevokeOutcome):
-            return result
-        return RevokeOutcome(record=token_record(deserialize(result)), newly_revoked=True)
+        if isinstance(result, dict):
+            return RevokeOutcome(record=token_record(deserialize(result)), newly_revoked=True)
+        assert result is not None  # only a revoke with a further condition returns None
+        return result
+
+    def revoke_unused(self, token_id: str, org_id: str, unused_since: int, revoked_at: int, ttl: int) -> bool:
+        """Revokes the token for the unused-token policy, unless it was used after `unused_since`
+        (or is already revoked). True when this call revoked it."""
+        unused = "((attribute_not_exists(last_used_at) AND created_at <= :since) OR last_used_at <= :since)"
+        result = self._set_revoked(
+            token_id, org_id, None, revoked_at, UNUSED_POLICY_ACTOR, ttl, return_item=False, also=(unused, unused_since)
+        )
+        return isinstance(result, dict)
 
     def revoke_quietly(
         self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
@@ -323,7 +342,7 @@ class TokenRepository:
         """As revoke, for bulk revokes: True when this call revoked the token, False when it
         already was. The response carries no item, which saves parsing one per token."""
         result = self._set_revoked(token_id, org_id, owner_id, revoked_at, revoked_by, ttl, return_item=False)
-        return not isinstance(result, RevokeOutcome)
+        return isinstance(result, dict)
 
     def _set_revoked(
         self,
@@ -334,7 +353,8 @@ class TokenRepository:
         revoked_by: str,
         ttl: int,
         return_item: bool,
-    ) -> dict[str, Any] | RevokeOutcome:
+        also: tuple[str, int] | None = None,
+    ) -> dict[str, Any] | RevokeOutcome | None:
         """The token's new attributes, or the outcome of a token that was already revoked.
 
         The condition pins the organisation (and the owner for non-admins) and requires the
@@ -354,6 +374,9 @@ class TokenRepository:
         if owner_id is not None:
             condition += " AND owner_id = :owner"
             values[":owner"] = owner_id
+        if also is not None:  # a further condition on `:since`
+            condition += f" AND {also[0]}"
+            values[":since"] = also[1]
         with translate_errors():
             try:
                 response = self.client.update_item(
@@ -373,6 +396,8 @@ class TokenRepository:
             except ClientError as error:
                 if _error_code(error) != "ConditionalCheckFailedException":
                     raise
+                if also is not None:  # used since, or revoked meanwhile: nothing to explain
+                    return None
                 return self._explain_failed_revoke(error, token_id, org_id, owner_id)
         attributes: dict[str, Any] = response.get("Attributes", {})
         return attributes
@@ -381,6 +406,122 @@ class TokenRepository:
         self, error: ClientError, token_id: str, org_id: str, owner_id: str | None
     ) -> RevokeOutcome:
         """Why the condition failed: no such token (or not the caller's), or already revoked."""
+        record = self._visible_record(error, token_id, org_id, owner_id)
+        if record.revoked_at is None:  # the condition failed for a reason the item does not show
+            raise ConcurrentModification()
+        return RevokeOutcome(record=record, newly_revoked=False)
+
+    def set_disabled(
+        self, token_id: str, org_id: str, owner_id: str | None, disabled_at: int, disabled_by: str
+    ) -> tuple[TokenRecord, bool]:
+        """Disables a live token unless it already is: the token as it now is, and whether
+        this call disabled it. Not found (or not the caller's), revoked or expired: the record
+        as it is, for the domain to explain; None if there is no such token for the caller."""
+        values = {":at": disabled_at, ":by": disabled_by}
+        return self._change_live_token(
+            token_id,
+            org_id,
+            owner_id,
+            "SET disabled_at = :at, disabled_by = :by",
+            "attribute_not_exists(disabled_at)",
+            values,
+            now=disabled_at,
+        )
+
+    def set_enabled(self, token_id: str, org_id: str, owner_id: str | None, now: int) -> tuple[TokenRecord, bool]:
+        """Enables a disabled live token: as set_disabled, the other way."""
+        return self._change_live_token(
+            token_id, org_id, owner_id, "REMOVE disabled_at, disabled_by", "attribute_exists(disabled_at)", {}, now=now
+        )
+
+    def mark_rotated(self, old: TokenRecord, successor: str, expires_at: int, stage: tuple[str, int], ttl: int) -> None:
+        """Links a live, not yet rotated token to its successor and shortens its life to the
+        grace period's end; ConditionNotMet when it was rotated, revoked, disabled or changed
+        since `old` was read."""
+        values: dict[str, Any] = {
+            ":org": old.org_id,
+            ":owner": old.owner_id,
+            ":read_expiry": old.expires_at,
+            ":successor": successor,
+            ":expires": expires_at,
+            ":ttl": ttl,
+            ":due": stage[1],
+            **{f":{name}": value for name, value in lifecycle_keys(*stage, old.token_id).items()},
+        }
+        with translate_errors():
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=serialize(token_key(old.token_id)),
+                UpdateExpression=(
+                    "SET rotated_to = :successor, expires_at = :expires, #ttl = :ttl, "
+                    "lifecycle_stage = :lifecycle_stage, lifecycle_due = :due, gsi3pk = :gsi3pk, gsi3sk = :gsi3sk"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND org_id = :org AND owner_id = :owner AND expires_at = :read_expiry "
+                    "AND attribute_not_exists(revoked_at) AND attribute_not_exists(disabled_at) "
+                    "AND attribute_not_exists(rotated_to)"
+                ),
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues=serialize(values),
+            )
+
+    def stamp_unused_policy(self, token_id: str, days: int | None) -> None:
+        """Copies the organisation's unused-token policy onto one of its tokens, where the
+        authorizer reads it. The update names the key and that attribute only (IAM holds the
+        settings function to them); the ids come from the organisation's own listing."""
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": serialize(token_key(token_id)),
+            "UpdateExpression": "REMOVE unused_after_days",
+            "ConditionExpression": "attribute_exists(pk)",  # purged meanwhile: leave it gone
+        }
+        if days is not None:
+            params["UpdateExpression"] = "SET unused_after_days = :days"
+            params["ExpressionAttributeValues"] = serialize({":days": days})
+        try:
+            with translate_errors():
+                self.client.update_item(**params)
+        except ConditionNotMet:
+            return
+
+    def _change_live_token(
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str | None,
+        update: str,
+        unless_done: str,
+        values: dict[str, Any],
+        *,
+        now: int,
+    ) -> tuple[TokenRecord, bool]:
+        condition = (
+            "attribute_exists(pk) AND org_id = :org AND attribute_not_exists(revoked_at) "
+            f"AND expires_at > :now AND {unless_done}"
+        )
+        values = {**values, ":org": org_id, ":now": now}
+        if owner_id is not None:
+            condition += " AND owner_id = :owner"
+            values[":owner"] = owner_id
+        with translate_errors():
+            try:
+                response = self.client.update_item(
+                    TableName=self.table_name,
+                    Key=serialize(token_key(token_id)),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=serialize(values),
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                return self._visible_record(error, token_id, org_id, owner_id), False
+        return token_record(deserialize(response["Attributes"])), True
+
+    def _visible_record(self, error: ClientError, token_id: str, org_id: str, owner_id: str | None) -> TokenRecord:
+        """The item a conditional update failed on, if the caller may act on it; else TokenNotFound."""
         old: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
         if old is not None:
             record: TokenRecord | None = token_record(deserialize(old))
@@ -390,9 +531,7 @@ class TokenRepository:
             record = self.get_token(token_id)
         if record is None or record.org_id != org_id or (owner_id is not None and record.owner_id != owner_id):
             raise TokenNotFound()
-        if record.revoked_at is None:  # the condition failed for a reason the item does not show
-            raise ConcurrentModification()
-        return RevokeOutcome(record=record, newly_revoked=False)
+        return record
 
     # -- organisation policy --------------------------------------------------------------
 
@@ -407,6 +546,34 @@ class TokenRepository:
     def put_policy(self, org_id: str, policy: OrgPolicy) -> None:
         with translate_errors():
             self.client.put_item(TableName=self.table_name, Item=serialize(policy_item(org_id, policy)))
+
+    def unused_policies(self) -> list[tuple[str, int]]:
+        """Every organisation whose policy revokes unused tokens, with its number of days."""
+        policies: list[tuple[str, int]] = []
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :partition",
+            "ExpressionAttributeValues": serialize({":partition": UNUSED_POLICY_PARTITION}),
+        }
+        while True:
+            with translate_errors():
+                response = self.client.query(**params)
+            items = map(deserialize, response.get("Items", []))
+            policies += [(str(item["org_id"]), int(item["days"])) for item in items]
+            if "LastEvaluatedKey" not in response:
+                return policies
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def register_unused_policy(self, org_id: str, days: int | None) -> None:
+        """Adds the organisation to (or, with None, removes it from) the cleanup's list of
+        organisations that revoke unused tokens."""
+        key = serialize(unused_policy_key(org_id))
+        with translate_errors():
+            if days is None:
+                self.client.delete_item(TableName=self.table_name, Key=key)
+            else:
+                item = {**unused_policy_key(org_id), "org_id": org_id, "days": days}
+                self.client.put_item(TableName=self.table_name, Item=serialize(item))
 
 
 def _page_key(response: Mapping[str, Any]) -> dict[str, str] | None:
