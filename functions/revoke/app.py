@@ -1,5 +1,6 @@
 """DELETE /tokens/{token_id} and POST /tokens/revoke: idempotent revocation; PATCH
-/tokens/{token_id}: disable or enable a token."""
+/tokens/{token_id}: disable or enable a token; PUT /members/{user_id}: an admin reports a
+membership change, for identity providers that send no events (token_service.domain.membership)."""
 
 import token_service.startup  # first: pauses garbage collection while modules load
 
@@ -12,10 +13,13 @@ from token_service.config import management_config
 from token_service.http.models import (
     BulkRevokeRequest,
     BulkRevokeView,
+    MembershipUpdate,
+    MembershipView,
     RevokeResultView,
     TokenIdPath,
     TokenUpdate,
     TokenView,
+    UserIdPath,
 )
 from token_service.http.proxy import current_caller, lambda_handler_for
 from token_service.http.responses import json_response
@@ -72,6 +76,20 @@ def update_token(path: TokenIdPath, body: TokenUpdate) -> JsonResponse:
     record = service.set_enabled(current_caller(app), path.token_id, body.enabled)
     logger.info("Token enabled" if body.enabled else "Token disabled", extra={"token_id": path.token_id})
     return json_response(200, TokenView.from_record(record, service.clock()))
+
+
+@app.route(
+    "PUT",
+    "/members/{user_id}",
+    summary="A user's role changed, or they left: fit their tokens to it (admins)",
+    path_parameters=UserIdPath,
+    body=MembershipUpdate,
+    response=MembershipView,
+)
+def put_member(path: UserIdPath, body: MembershipUpdate) -> JsonResponse:
+    revoked, trimmed = get_service().change_membership(current_caller(app), path.user_id, body.role)
+    logger.info("Membership changed", extra={"member": path.user_id, "revoked": revoked, "trimmed": trimmed})
+    return json_response(200, MembershipView(user_id=path.user_id, role=body.role, revoked=revoked, trimmed=trimmed))
 
 
 lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from support import T0, Cleanup, Console, FakeApiGateway, FakeClock, RecordingPublisher
 
+from devserver.template import ROOT
 from token_service import wiring
 from token_service.domain.authorizer import Reason
 
@@ -225,3 +226,25 @@ def test_every_change_is_announced_with_ids_and_actor_and_never_a_secret(
     published = json.dumps([sent.detail for sent in lifecycle_events.sent])
     for token in (first, second, third):
         assert token["token"] not in published and token["token"][4:] not in published
+
+
+def test_the_event_samples_in_events_lifecycle_carry_what_is_published(
+    admin: Console, member: Console, clock: FakeClock, lifecycle_events: RecordingPublisher
+) -> None:
+    first, second = member.create_ok("one"), member.create_ok("two")
+    set_enabled(member, first["token_id"], False)
+    set_enabled(member, first["token_id"], True)
+    member.request("POST", f"/tokens/{first['token_id']}/rotate", body={"grace": "P1D"})
+    member.request("DELETE", f"/tokens/{second['token_id']}")
+    admin.request("POST", "/tokens/revoke", body={"organisation": True})
+    published = {(sent.detail_type, sent.detail.get("kind")): set(sent.detail) for sent in lifecycle_events.sent}
+    samples = {}
+    for path in (ROOT / "events" / "lifecycle").glob("*.json"):
+        sample = json.loads(path.read_text())
+        assert sample["source"] == "api-tokens"
+        samples[(sample["detail-type"], sample["detail"].get("kind"))] = set(sample["detail"])
+    assert len(published) == 6
+    for key, fields in published.items():
+        assert samples[key] == fields, key
+    assert samples[("TokenRevoked", "self")] == samples[("TokenRevoked", "single")]
+    assert samples[("TokenRevoked", "policy")] == samples[("TokenRevoked", "single")]

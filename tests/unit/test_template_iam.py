@@ -21,6 +21,7 @@ from devserver.template import load_template
 from token_service.domain.cleanup import DueItem
 from token_service.domain.commands import Listing
 from token_service.domain.lifecycle import EXPIRED, PURGE
+from token_service.domain.membership import Member
 from token_service.domain.records import ActiveSet, OrgPolicy
 from token_service.storage.attribute_values import serialize
 from token_service.storage.items import active_set_key, policy_key, token_key, token_record
@@ -130,8 +131,11 @@ def allowed(logical_id: str, operation: str, params: dict[str, Any]) -> bool:
     action = "dynamodb:" + operation[0].upper() + re.sub(r"_([a-z])", lambda m: m.group(1).upper(), operation[1:])
     resource = f"index/{params['IndexName']}" if "IndexName" in params else "table"
     key = params.get("Key") or params.get("Item") or {}
+    leading_keys = [key["pk"]["S"]] if "pk" in key else None
+    if operation == "query" and "IndexName" not in params and "ExpressionAttributeValues" in params:
+        leading_keys = [params["ExpressionAttributeValues"][":partition"]["S"]]  # the queried partition
     context = {
-        "dynamodb:LeadingKeys": [key["pk"]["S"]] if "pk" in key else None,
+        "dynamodb:LeadingKeys": leading_keys,
         "dynamodb:Attributes": sorted(expression_attributes(params)) if operation == "update_item" else None,
         "dynamodb:ReturnValues": params.get("ReturnValues", "NONE") if operation == "update_item" else None,
     }
@@ -246,6 +250,29 @@ def test_settings_reach_organisation_policy_items_only() -> None:
     assert allowed("SettingsFunction", "put_item", {"Item": serialize({"pk": "ORG#org-acme", "sk": "OTHER"})})
 
 
+def membership_calls(*, read_registry: bool) -> RecordingClient:
+    """What applying a membership change asks of DynamoDB: the registry (read whole by the
+    membership function only), the user's tokens, their revocation or narrower scopes."""
+    client = RecordingClient()
+    repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
+    if read_registry:
+        list(repository.members())
+    repository.remember_member(Member("org-acme", "alice", "viewer"), replace=True)
+    repository.forget_member("org-acme", "alice")
+    repository.list_tokens(Listing("org-acme", "alice"), 100, None, None, 1_800_000_000)
+    repository.revoke_quietly(TOKEN_ID, "org-acme", None, 1_800_000_000, "membership:left", 1_802_592_000)
+    repository.set_scopes(TOKEN_ID, "org-acme", ("reports:read",))
+    return client
+
+
+def test_membership_changes_reach_tokens_through_the_registry_and_the_owner_index() -> None:
+    assert_all_allowed("MembershipFunction", membership_calls(read_registry=True))
+    assert_all_allowed("RevokeTokensFunction", membership_calls(read_registry=False))  # PUT /members/{user_id}
+    assert not allowed("MembershipFunction", "query", {"IndexName": "ByOrg"})
+    assert not allowed("MembershipFunction", "put_item", {"Item": serialize(token_key(TOKEN_ID))})
+    assert not allowed("MembershipFunction", "query", {"Key": serialize({"pk": "UNUSED_POLICY"})})
+
+
 def test_settings_copy_the_unused_token_policy_onto_tokens_and_nothing_else() -> None:
     client = RecordingClient()
     repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
@@ -308,16 +335,19 @@ def test_no_function_may_query_the_table_itself_or_every_index() -> None:
     for logical_id in functions:
         queried = {resource for action, resource in dynamodb_grants(logical_id) if action == "dynamodb:Query"}
         assert "index/*" not in queried, logical_id
-        # On the table itself: only the cleanup, and only the partition listing unused-token policies.
+        # On the table itself: only one partition that holds no token: the cleanup's list of
+        # unused-token policies, the membership function's registry of token owners.
         table_queries = [
             statement
             for statement in statements(logical_id)
             if "dynamodb:Query" in as_list(statement["Action"])
             and "table" in {resource_name(item) for item in as_list(statement["Resource"])}
         ]
+        partitions = {"CleanupFunction": "UNUSED_POLICY", "MembershipFunction": "MEMBERS"}
         for statement in table_queries:
-            assert logical_id == "CleanupFunction"
-            assert statement["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["UNUSED_POLICY"]}}
+            assert logical_id in partitions
+            leading_keys = {"dynamodb:LeadingKeys": [partitions[logical_id]]}
+            assert statement["Condition"] == {"ForAllValues:StringEquals": leading_keys}
     assert {r for a, r in dynamodb_grants("ListTokensFunction") if a == "dynamodb:Query"} == {
         "index/ByOwner",
         "index/ByOrg",

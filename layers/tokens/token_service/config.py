@@ -117,6 +117,7 @@ class ManagementConfig:
     second_flush_delay: int  # SECOND_FLUSH_DELAY_SECONDS: the authorizer's timeout
     sdk_tracing: bool  # not POWERTOOLS_TRACE_DISABLED: X-Ray subsegments per AWS call
     event_bus_name: str | None  # EVENT_BUS_NAME: lifecycle events; None: none are published
+    user_pool_id: str | None  # USER_POOL_ID: the directory whose membership changes reach tokens
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> ManagementConfig:
@@ -132,6 +133,7 @@ class ManagementConfig:
             second_flush_delay=_whole_number(env, "SECOND_FLUSH_DELAY_SECONDS", "5", 1, 900),
             sdk_tracing=not _flag(env, "POWERTOOLS_TRACE_DISABLED", "false"),
             event_bus_name=_optional(env, "EVENT_BUS_NAME"),
+            user_pool_id=_optional(env, "USER_POOL_ID"),
         )
 
 

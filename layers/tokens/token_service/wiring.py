@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from functools import cache
 
-from token_service.config import ManagementConfig, management_config
+from token_service.config import ConfigurationError, ManagementConfig, management_config
 from token_service.domain.scopes import default_catalog
 from token_service.domain.service import TokenService, TokenSettings
 from token_service.storage.aws import aws_client, dynamodb_client
 from token_service.storage.cache_flush import AuthorizerCacheFlusher
+from token_service.storage.directory import CognitoDirectory
 from token_service.storage.events import EventPublisher
 from token_service.storage.repository import TokenRepository
 
@@ -34,7 +35,17 @@ def get_service() -> TokenService:
     return token_service(management_config())
 
 
+@cache
+def get_directory() -> CognitoDirectory:
+    """The user pool whose membership changes reach tokens (the membership function's)."""
+    pool_id = management_config().user_pool_id
+    if pool_id is None:
+        raise ConfigurationError("USER_POOL_ID", "is required by the membership function")
+    return CognitoDirectory(pool_id, aws_client("cognito-idp", read_timeout=10.0))
+
+
 def reset() -> None:
     """Forgets the configuration and the service, so the next call reads the environment again (tests)."""
     get_service.cache_clear()
+    get_directory.cache_clear()
     management_config.cache_clear()

@@ -49,6 +49,7 @@ from token_service.domain.events import (
 )
 from token_service.domain.identity import Caller, is_valid_identifier
 from token_service.domain.lifecycle import DAY, EXPIRED, PURGE, Schedule
+from token_service.domain.membership import Member
 from token_service.domain.records import ActiveSet, OrgPolicy, Slot, TokenRecord
 from token_service.domain.scopes import Role, ScopeCatalog
 from token_service.domain.token_format import ID_LENGTH, generate_token
@@ -98,6 +99,9 @@ class TokenStore(Protocol):
     def get_policy(self, org_id: str) -> OrgPolicy: ...
     def put_policy(self, org_id: str, policy: OrgPolicy) -> None: ...
     def register_unused_policy(self, org_id: str, days: int | None) -> None: ...
+    def set_scopes(self, token_id: str, org_id: str, scopes: tuple[str, ...]) -> bool: ...
+    def remember_member(self, member: Member, *, replace: bool) -> None: ...
+    def forget_member(self, org_id: str, user_id: str) -> None: ...
 
 
 class CacheFlusher(Protocol):
@@ -190,6 +194,8 @@ class TokenService:
         created = self._mint(
             caller.org_id, caller.user_id, request.name, request.scopes, expires_at, policy, now, caller.user_id
         )
+        # First token of this user here: remember them, so membership changes reach their tokens.
+        self.repository.remember_member(Member(caller.org_id, caller.user_id, caller.role), replace=False)
         self._announce(
             TokenEvent.CREATED, token_detail(created.record, caller.user_id) | {"scopes": list(request.scopes)}
         )
@@ -510,6 +516,54 @@ class TokenService:
         if failed:
             self.flush_caches.flush_later(failed, 0)
         self.flush_caches.flush_later(stages, self.settings.second_flush_delay)
+
+    # -- membership changes -----------------------------------------------------------------
+
+    def change_membership(self, caller: Caller, user_id: str, role: str | None) -> tuple[int, int]:
+        """An admin tells the service that a user's role changed (or, with None, that they left
+        the organisation), for identity providers that send no events. (revoked, trimmed)."""
+        self._require_admin(caller, "change a user's membership")
+        self._check_user_id(user_id)
+        if role is not None and role not in self.catalog.roles:
+            raise InvalidRequest.field("role", f"is not one of: {', '.join(sorted(self.catalog.roles))}")
+        outcome = self.apply_membership(caller.org_id, user_id, role, "left" if role is None else "role")
+        if role is None:
+            self.repository.forget_member(caller.org_id, user_id)
+        else:
+            self.repository.remember_member(Member(caller.org_id, user_id, role), replace=True)
+        return outcome
+
+    def apply_membership(self, org_id: str, user_id: str, role: str | None, reason: str) -> tuple[int, int]:
+        """Fits a user's live tokens in the organisation to their role: scopes it may not grant
+        are removed, a token left with none (or every token, when `role` is None or unknown)
+        is revoked, by `membership:<reason>`. Caches are flushed. Returns (revoked, trimmed)."""
+        known = self.catalog.roles.get(role) if role is not None else None
+        grantable = set(known.grantable_scopes) if known is not None else set()
+        now = int(self.clock())
+        revoked: list[str] = []
+        trimmed: list[str] = []
+        listing = Listing(org_id, user_id)
+        start_key: PageKey | None = None
+        while True:
+            page = self.repository.list_tokens(listing, 100, start_key, None, now)
+            for record in page.records:
+                if record.status(now) not in ("active", "disabled"):
+                    continue
+                kept = tuple(scope for scope in record.scopes if scope in grantable)
+                if kept == record.scopes:
+                    continue
+                if not kept:
+                    by, ttl = f"membership:{reason}", now + self.settings.retention_seconds
+                    if self.repository.revoke_quietly(record.token_id, org_id, None, now, by, ttl):
+                        revoked.append(record.token_id)
+                        self._announce(TokenEvent.REVOKED, token_detail(record, by) | {"kind": "membership"})
+                elif self.repository.set_scopes(record.token_id, org_id, kept):
+                    trimmed.append(record.token_id)
+            start_key = page.next_key
+            if start_key is None:
+                break
+        self._flush(revoked + trimmed)
+        return len(revoked), len(trimmed)
 
     def _announce(self, detail_type: str, detail: dict[str, object]) -> None:
         """Publishes a lifecycle event after the change is stored (the publisher logs a failure)."""

@@ -171,6 +171,16 @@ class TokenUpdate(StrictModel):
     enabled: StrictBool = Field(description="false: the token is refused until enabled again; true: enable it.")
 
 
+class UserIdPath(ApiModel):
+    user_id: str = Field(max_length=128)
+
+
+class MembershipUpdate(StrictModel):
+    role: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        description="The user's role now (their tokens keep only the scopes it may grant); null: they left."
+    )
+
+
 class BulkRevokeRequest(StrictModel):
     """Exactly one selector: a list of ids, one user's tokens, or the whole organisation's."""
 
@@ -320,6 +330,13 @@ class BulkRevokeView(ApiModel):
     revoked: int
     already_revoked: int
     not_found: int
+
+
+class MembershipView(ApiModel):
+    user_id: str
+    role: str | None
+    revoked: int = Field(description="Tokens revoked: none of their scopes is left, or the user left.")
+    trimmed: int = Field(description="Tokens that kept only the scopes the role may grant.")
 
 
 class ScopeView(ApiModel):

@@ -9,6 +9,7 @@
 | org policy    | ORG#<org>                 | POLICY          | (none)                                       |
 | watermark     | LIFECYCLE                 | WATERMARK       | (none)                                       |
 | unused policy | UNUSED_POLICY             | ORG#<org>       | (none)                                       |
+| token owner   | MEMBERS                   | <org>#<user>    | (none)                                       |
 
 The token's base key is its id alone because the authorizer knows nothing else before it
 has read the item; every other key, and every index key but the expiry day, starts with
@@ -30,6 +31,8 @@ POLICY_SORT_KEY = "POLICY"
 WATERMARK_KEY = {"pk": "LIFECYCLE", "sk": "WATERMARK"}
 # One item per organisation whose policy revokes unused tokens: the cleanup's list of them.
 UNUSED_POLICY_PARTITION = "UNUSED_POLICY"
+# One item per token owner and organisation, with the role last applied to their tokens.
+MEMBERS_PARTITION = "MEMBERS"
 BUCKET_PREFIX = "DUE#"
 
 
@@ -77,6 +80,10 @@ def policy_key(org_id: str) -> dict[str, str]:
 
 def unused_policy_key(org_id: str) -> dict[str, str]:
     return {"pk": UNUSED_POLICY_PARTITION, "sk": org_partition(org_id)}
+
+
+def member_key(org_id: str, user_id: str) -> dict[str, str]:
+    return {"pk": MEMBERS_PARTITION, "sk": f"{org_id}#{user_id}"}
 
 
 def bucket_of(epoch: int) -> str:

@@ -22,12 +22,14 @@ from token_service.domain.errors import (
     TokenNotFound,
 )
 from token_service.domain.lifecycle import PURGE
+from token_service.domain.membership import Member
 from token_service.domain.records import ActiveSet, OrgPolicy, TokenGrant, TokenRecord
 from token_service.domain.token_format import ID_LENGTH
 from token_service.storage.attribute_values import deserialize, serialize
 from token_service.storage.items import (
     GRANT_PROJECTION,
     LIVE_FILTER,
+    MEMBERS_PARTITION,
     ORG_INDEX,
     OWNER_INDEX,
     STATUS_FILTERS,
@@ -38,6 +40,7 @@ from token_service.storage.items import (
     active_set_attribute,
     active_set_key,
     lifecycle_keys,
+    member_key,
     org_partition,
     org_policy,
     owner_partition,
@@ -465,6 +468,22 @@ class TokenRepository:
                 ExpressionAttributeValues=serialize(values),
             )
 
+    def set_scopes(self, token_id: str, org_id: str, scopes: tuple[str, ...]) -> bool:
+        """Narrows an unrevoked token's scopes (a membership change); False if it was revoked or
+        purged meanwhile."""
+        try:
+            with translate_errors():
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=serialize(token_key(token_id)),
+                    UpdateExpression="SET scopes = :scopes",
+                    ConditionExpression="attribute_exists(pk) AND org_id = :org AND attribute_not_exists(revoked_at)",
+                    ExpressionAttributeValues=serialize({":scopes": list(scopes), ":org": org_id}),
+                )
+        except ConditionNotMet:
+            return False
+        return True
+
     def stamp_unused_policy(self, token_id: str, days: int | None) -> None:
         """Copies the organisation's unused-token policy onto one of its tokens, where the
         authorizer reads it. The update names the key and that attribute only (IAM holds the
@@ -546,6 +565,41 @@ class TokenRepository:
     def put_policy(self, org_id: str, policy: OrgPolicy) -> None:
         with translate_errors():
             self.client.put_item(TableName=self.table_name, Item=serialize(policy_item(org_id, policy)))
+
+    # -- token owners (token_service.domain.membership) --------------------------------------
+
+    def members(self) -> Iterator[Member]:
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :partition",
+            "ExpressionAttributeValues": serialize({":partition": MEMBERS_PARTITION}),
+            "ConsistentRead": True,
+        }
+        while True:
+            with translate_errors():
+                response = self.client.query(**params)
+            for item in map(deserialize, response.get("Items", [])):
+                yield Member(str(item["org_id"]), str(item["user_id"]), str(item["role"]))
+            if "LastEvaluatedKey" not in response:
+                return
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def remember_member(self, member: Member, *, replace: bool) -> None:
+        """Records a token owner; without `replace`, only if not yet known (a create never
+        overwrites the role a membership change recorded)."""
+        item = {**member_key(member.org_id, member.user_id), "org_id": member.org_id, "user_id": member.user_id}
+        params: dict[str, Any] = {"TableName": self.table_name, "Item": serialize({**item, "role": member.role})}
+        if not replace:
+            params["ConditionExpression"] = "attribute_not_exists(pk)"
+        try:
+            with translate_errors():
+                self.client.put_item(**params)
+        except ConditionNotMet:
+            return
+
+    def forget_member(self, org_id: str, user_id: str) -> None:
+        with translate_errors():
+            self.client.delete_item(TableName=self.table_name, Key=serialize(member_key(org_id, user_id)))
 
     def unused_policies(self) -> list[tuple[str, int]]:
         """Every organisation whose policy revokes unused tokens, with its number of days."""
