@@ -15,8 +15,10 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote
 
 from devserver.template import RestApi, Route, api_routes, rest_apis
+from devserver.waf import WafRequest, stage_web_acls
 
 STAGE = "local"
 API_ID = "localapi01"
@@ -114,17 +116,35 @@ def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
+def api_of_path(path: str) -> str:
+    """The RestApi (logical id) a path reaches when it matches no route: the one whose routes
+    share the path's first segment; the console API otherwise (all APIs share one port here)."""
+    first_segment = path.strip("/").split("/")[0]
+    return next(
+        (route.api for route in api_routes() if route.resource.strip("/").split("/")[0] == first_segment),
+        next(logical_id for logical_id, api in rest_apis().items() if api.authorizer is None),
+    )
+
+
 def unknown_route(path: str) -> HttpResponse:
     """What API Gateway answers for a method and path no resource has: 403, through the API's
-    MISSING_AUTHENTICATION_TOKEN gateway response (before any authorizer runs). The API is
-    the one whose routes share the path's first segment; the console API otherwise."""
-    first_segment = path.strip("/").split("/")[0]
-    apis = rest_apis()
-    api_id = next(
-        (route.api for route in api_routes() if route.resource.strip("/").split("/")[0] == first_segment),
-        next(logical_id for logical_id, api in apis.items() if api.authorizer is None),
-    )
-    return gateway_response(apis[api_id], "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+    MISSING_AUTHENTICATION_TOKEN gateway response (before any authorizer runs)."""
+    api = rest_apis()[api_of_path(path)]
+    return gateway_response(api, "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+
+
+def web_acl_answer(
+    api_logical_id: str, method: str, path: str, headers: Mapping[str, str], query: Query
+) -> HttpResponse | None:
+    """AWS WAF's answer when the web ACL associated with the API's stage blocks the request; it
+    comes before routing, authorizers and gateway responses (devserver/waf.py). The example API
+    stands in for your API with the token API's web ACL associated, as the README tells."""
+    acl_api = api_logical_id
+    if api_logical_id == EXAMPLE_API:
+        acl_api = next(logical_id for logical_id, api in rest_apis().items() if api.authorizer is not None)
+    acl = stage_web_acls().get(acl_api)
+    answer = acl.inspect(WafRequest(method, path, headers, query)) if acl is not None else None
+    return HttpResponse(answer.status, answer.headers, answer.body) if answer is not None else None
 
 
 def arn_matches(pattern: str, arn: str) -> bool:
@@ -332,9 +352,14 @@ class LocalGateway:
         source_ip: str = "127.0.0.1",
     ) -> HttpResponse:
         found = self.find(method, path)
+        blocked = web_acl_answer(found[0].api if found else api_of_path(path), method, path, headers, query)
+        if blocked is not None:
+            return blocked
         if found is None:
             return unknown_route(path)
         route, parameters = found
+        # As API Gateway: pathParameters percent-decoded once; the event's path stays as sent.
+        parameters = {name: unquote(value) for name, value in parameters.items()}
         api = example_api() if route.api == EXAMPLE_API else rest_apis()[route.api]
         if api.authorizer is None:
             authorizer_context: dict[str, Any] = {"claims": self.console_identity(headers).claims()}

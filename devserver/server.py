@@ -20,16 +20,27 @@ import os
 import re
 import sys
 import threading
+import traceback
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from werkzeug.serving import BaseWSGIServer
 
 from devserver.template import function, parameter_default, table_definition, ttl_attribute
+from devserver.wsgi import (
+    API_METHODS,
+    DEFAULT_READ_TIMEOUT_SECONDS,
+    MAX_BODY_BYTES,
+    HttpError,
+    IncomingRequest,
+    Response,
+    bind,
+    json_error,
+    read_request,
+)
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
-MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # FlushStageAuthorizersCache (REST) and ResetAuthorizersCache (HTTP APIs), as botocore sends them.
 _FLUSH_PATH = re.compile(r"(?:/v2)?/(?P<kind>restapis|apis)/(?P<api>[^/]+)/stages/(?P<stage>[^/]+)/cache/authorizers")
 DEFAULT_IDENTITY = {"user_id": "alice", "org_id": "org-acme", "role": "admin"}
@@ -45,21 +56,28 @@ def schedule_seconds(expression: str) -> float:
 
 
 class DevServer:
-    def __init__(self, host: str, port: int, dynamodb_endpoint: str | None, cleanup_interval: float | None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        dynamodb_endpoint: str | None,
+        cleanup_interval: float | None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+    ) -> None:
         self.host = host
         self.port = port
         self.dynamodb_endpoint = dynamodb_endpoint
         self.cleanup_interval = cleanup_interval or schedule_seconds(parameter_default("CleanupSchedule"))
+        self.read_timeout = read_timeout
         self._stop = threading.Event()
         self._moto: Any = None
-        self.http: ThreadingHTTPServer | None = None
+        self.http: BaseWSGIServer | None = None
 
     # -- start-up ------------------------------------------------------------------------
 
     def bind(self) -> None:
         """Binds the port first, so a port in use fails fast with a clear message."""
-        self.http = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
-        self.http.daemon_threads = True
+        self.http = bind(self.host, self.port, self.app, self.read_timeout)
         self.port = self.http.server_address[1]
 
     def start_backends(self) -> None:
@@ -158,7 +176,7 @@ class DevServer:
         print(
             f"  DynamoDB: {os.environ['DYNAMODB_ENDPOINT_URL']}  cleanup every {self.cleanup_interval:g}s", flush=True
         )
-        self.http.serve_forever(poll_interval=0.2)
+        self.http.serve_forever(poll_interval=0.2)  # werkzeug's: returns on Ctrl-C
 
     def run_cleanup(self) -> dict[str, Any]:
         from devserver.gateway import LambdaContext, load_handler_module
@@ -211,6 +229,10 @@ class DevServer:
             except Exception as error:  # the loop must survive, as the event source mapping does
                 print(f"flush queue delivery failed: {error!r}", file=sys.stderr, flush=True)
 
+    def app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """The WSGI application werkzeug's server runs for every request."""
+        return _app(self, environ, start_response)
+
     def stop(self) -> None:
         self._stop.set()
         if self.http is not None:
@@ -231,80 +253,72 @@ def console_identity(headers: Mapping[str, str]) -> Any:
     )
 
 
-def _handler_class(server: DevServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "api-tokens-devserver"
+# -- the WSGI application -------------------------------------------------------------------
 
-        def log_message(self, format: str, *args: Any) -> None:
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+_FORWARDED_HEADERS_EXCLUDED = {"content-length", "connection", "transfer-encoding", "keep-alive"}
 
-        def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                if key.lower() != "content-length":
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
 
-        def _json(self, status: int, payload: Any) -> None:
-            self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+def _app(server: DevServer, environ: dict[str, Any], start_response: Any) -> Any:
+    try:
+        response = _respond(server, read_request(environ, MAX_BODY_BYTES))
+    except HttpError as error:
+        response = error.response()
+    except Exception:  # a bug of the dev server's own: the traceback, and a JSON 500
+        traceback.print_exc()
+        response = json_error(500, "internal_error", "The dev server failed on this request; see its output.")
+    return response(environ, start_response)
 
-        def _body(self) -> str | None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                raise ValueError("payload too large")
-            return self.rfile.read(length).decode("utf-8", errors="replace") if length else None
 
-        def _dispatch(self) -> None:
-            url = urlsplit(self.path)
-            path = url.path
-            try:
-                body = self._body()
-            except ValueError:
-                self._json(413, {"error": {"code": "payload_too_large", "message": "Request body over 10 MB."}})
-                self.close_connection = True
-                return None
-            if self.command == "GET" and (path == "/" or path.startswith("/console/")):
-                return self._static(path)
-            if self.command == "GET" and path == "/openapi.json":
-                from devserver.openapi import openapi_document
+def _respond(server: DevServer, request: IncomingRequest) -> Response:
+    """The dev server's own resources (GET, and HEAD as GET without the body), the cache flushes
+    revokes send to API Gateway, then the APIs as API Gateway answers them."""
+    method, path = request.method, request.path
+    if method in ("GET", "HEAD"):
+        if path == "/" or path.startswith("/console/"):
+            return _static(path)
+        if path == "/openapi.json":
+            from devserver.openapi import openapi_document
 
-                return self._json(200, openapi_document(f"http://{server.host}:{server.port}"))
-            if self.command == "GET" and path == "/docs":
-                return self._static("/console/docs.html")
-            if self.command == "GET" and path == "/_dev/health":
-                return self._json(200, {"status": "ok"})
-            if self.command == "GET" and path == "/_dev/flushes":  # which caches revokes flushed
-                return self._json(200, {"flushes": server.gateway.flushes})
-            if self.command == "POST" and path == "/_dev/cleanup":
-                return self._json(200, server.run_cleanup())
-            flush = _FLUSH_PATH.fullmatch(path)
-            if self.command == "DELETE" and flush:
-                server.gateway.flush_authorizer_cache(flush.group("kind"), flush.group("api"), flush.group("stage"))
-                return self._send(202 if flush.group("kind") == "restapis" else 204, b"", {})
-            headers = dict(self.headers.items())
-            query: dict[str, list[str]] = {}
-            for name, value in parse_qsl(url.query, keep_blank_values=True):
-                query.setdefault(name, []).append(value)
-            response = server.gateway.handle(self.command, path, headers, query, body, self.client_address[0])
-            self._send(response.status, response.body.encode(), response.headers)
-            return None
+            return _json(200, openapi_document(f"http://{server.host}:{server.port}"))
+        if path == "/docs":
+            return _static("/console/docs.html")
+        if path == "/_dev/health":
+            return _json(200, {"status": "ok"})
+        if path == "/_dev/flushes":  # which caches revokes flushed
+            return _json(200, {"flushes": server.gateway.flushes})
+    if method == "POST" and path == "/_dev/cleanup":
+        return _json(200, server.run_cleanup())
+    flush = _FLUSH_PATH.fullmatch(path)
+    if method == "DELETE" and flush:
+        server.gateway.flush_authorizer_cache(flush.group("kind"), flush.group("api"), flush.group("stage"))
+        return Response(b"", status=202 if flush.group("kind") == "restapis" else 204)
+    from devserver.gateway import unknown_route
 
-        def _static(self, path: str) -> None:
-            relative = "index.html" if path == "/" else path.removeprefix("/console/")
-            file = (CONSOLE_DIR / relative).resolve()
-            if not file.is_relative_to(CONSOLE_DIR) or not file.is_file():
-                return self._json(404, {"error": {"code": "not_found", "message": "No such file."}})
-            content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-            self._send(200, file.read_bytes(), {"Content-Type": content_type, "Cache-Control": "no-store"})
-            return None
+    if method not in API_METHODS and method.upper() in API_METHODS:
+        # Methods are case-sensitive (RFC 9110 9.1): `get` is no method a resource has, though
+        # the route table matches methods in any case.
+        answer = unknown_route(request.raw_path)
+    else:  # TRACE, CONNECT, PROPFIND, ... match no route either: the gateway answers as for one
+        # The event's path as sent (percent-encoded, as API Gateway's REST proxy passes it); the
+        # gateway decodes path parameters.
+        answer = server.gateway.handle(
+            method, request.raw_path, request.headers, request.query, request.text(), request.source_ip
+        )
+    headers = {key: value for key, value in answer.headers.items() if key.lower() not in _FORWARDED_HEADERS_EXCLUDED}
+    return Response(answer.body.encode(), status=answer.status, headers=headers)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch  # noqa: N815 (stdlib names)
 
-    return Handler
+def _json(status: int, payload: Any) -> Response:
+    return Response(json.dumps(payload), status=status, headers={"Content-Type": "application/json"})
+
+
+def _static(path: str) -> Response:
+    relative = "index.html" if path == "/" else path.removeprefix("/console/")
+    file = (CONSOLE_DIR / relative).resolve()
+    if not file.is_relative_to(CONSOLE_DIR) or not file.is_file():
+        return json_error(404, "not_found", "No such file.")
+    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    return Response(file.read_bytes(), status=200, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,8 +331,15 @@ def main(argv: list[str] | None = None) -> int:
         help="Any DynamoDB-compatible endpoint (default: an embedded moto server)",
     )
     parser.add_argument("--cleanup-interval", type=float, help="Seconds between cleanup runs (default: template)")
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=float(os.environ.get("DEV_READ_TIMEOUT_SECONDS") or DEFAULT_READ_TIMEOUT_SECONDS),
+        help="Seconds a connection may wait for the next bytes of a request before it is answered 400 and "
+        f"closed (default {DEFAULT_READ_TIMEOUT_SECONDS:g}, or DEV_READ_TIMEOUT_SECONDS)",
+    )
     args = parser.parse_args(argv)
-    server = DevServer(args.host, args.port, args.dynamodb_endpoint, args.cleanup_interval)
+    server = DevServer(args.host, args.port, args.dynamodb_endpoint, args.cleanup_interval, args.read_timeout)
     try:
         server.bind()
     except OSError as error:
@@ -332,8 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         raise
     try:
         server.start_backends()
-        server.serve()
-    except KeyboardInterrupt:
+        server.serve()  # until Ctrl-C
+        print("\nStopping...", flush=True)
+    except KeyboardInterrupt:  # Ctrl-C while starting
         print("\nStopping...", flush=True)
     finally:
         server.stop()

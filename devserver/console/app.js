@@ -4,7 +4,19 @@
 
 const $ = (selector) => document.querySelector(selector);
 const DAY_MS = 86400000;
-const state = { identity: loadIdentity(), role: null, next: null, policy: null, loading: Promise.resolve() };
+const HOUR_MS = 3600000;
+// The overlap a regeneration leaves the old token (the API's ISO-8601 durations).
+const GRACE_MS = { PT0S: 0, PT1H: HOUR_MS, P1D: DAY_MS, P7D: 7 * DAY_MS, P30D: 30 * DAY_MS };
+const state = {
+  identity: loadIdentity(),
+  role: null,
+  next: null,
+  policy: null,
+  hints: new Map(), // token id -> display hint, to name a replaced or replacing token
+  regenerating: null, // the token the regenerate dialog is for
+  afterSecret: null, // the token id whose row takes the focus when the new secret is dismissed
+  loading: Promise.resolve(),
+};
 
 function loadIdentity() {
   const saved = JSON.parse(localStorage.getItem("devIdentity") || "null");
@@ -44,23 +56,27 @@ const formatDate = (iso) => (iso ? iso.replace("T", " ").replace(/:\d\dZ$/, " UT
 
 // -- generate ---------------------------------------------------------------------------
 
-function clearFieldErrors() {
-  document.querySelectorAll(".field-error").forEach((node) => { node.textContent = ""; });
-  document.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
+// Each form has an error slot per field ([data-error-for=field]) and one for the whole form.
+function clearFieldErrors(form = $("#generate-form")) {
+  form.querySelectorAll(".field-error").forEach((node) => { node.textContent = ""; });
+  form.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
 }
 
-function showFieldErrors(data) {
+// Shows [{field, reason}] next to the fields (the server's 400 answer, or the console's own
+// checks), focuses the first field in error; anything else goes to the form's own slot.
+function showFieldErrors(data, form = $("#generate-form")) {
   const fields = (data && data.error && data.error.fields) || [];
-  let shown = false;
+  let first = null;
   for (const { field, reason } of fields) {
-    const slot = $(`#error-${CSS.escape(field)}`);
-    if (!slot) continue;
+    const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+    if (!slot || field === "form") continue;
     slot.textContent = reason;
-    const input = field === "scopes" ? $("#scope-list input") : $(`[name="${CSS.escape(field)}"]`);
+    const input = form.querySelector(`[name="${CSS.escape(field)}"]`);
     if (input) input.setAttribute("aria-invalid", "true");
-    shown = true;
+    first = first || input;
   }
-  if (!shown) $("#error-form").textContent = errorMessage(data);
+  if (first) first.focus();
+  else form.querySelector('[data-error-for="form"]').textContent = errorMessage(data);
 }
 
 function openGenerate() {
@@ -102,12 +118,20 @@ async function submitGenerate(event) {
   $("#generate-form").reset();
   setExpiryBounds();
   $("#generate").hidden = true;
-  $("#new-token-value").value = data.token;
+  showSecret(data.token, "", null);
+  await loadTokens();
+}
+
+// The secret of a new token, shown this once: it leaves the page when dismissed.
+function showSecret(secret, note, focusAfter) {
+  $("#new-token-value").value = secret;
+  $("#new-token-note").textContent = note;
+  $("#new-token-note").hidden = !note;
   $("#copy-status").textContent = "";
+  state.afterSecret = focusAfter;
   $("#new-token").hidden = false;
   $("#new-token-value").focus();
   $("#new-token-value").select();
-  await loadTokens();
 }
 
 async function copyToken() {
@@ -123,16 +147,150 @@ async function copyToken() {
 
 function dismissNewToken() {
   $("#new-token-value").value = ""; // the secret leaves the page
+  $("#new-token-note").textContent = "";
   $("#new-token").hidden = true;
-  $("#generate-open").focus();
+  const row = state.afterSecret && rowOf(state.afterSecret);
+  state.afterSecret = null;
+  ((row && row.querySelector("button")) || $("#generate-open")).focus();
+}
+
+// -- regenerate -----------------------------------------------------------------------------
+
+function rowOf(tokenId) {
+  return [...document.querySelectorAll("#token-rows tr")].find((row) => row.dataset.tokenId === tokenId) || null;
+}
+
+const formatInstant = (ms) => formatDate(new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"));
+
+function chosenGrace() {
+  const checked = $("#regenerate-form").querySelector('input[name="grace"]:checked');
+  return checked ? checked.value : "P1D";
+}
+
+// In plain words, until when the old token keeps working with the chosen grace period (never
+// past its own expiry).
+function describeGrace() {
+  const token = state.regenerating;
+  if (!token) return;
+  const grace = GRACE_MS[chosenGrace()];
+  const ownExpiry = Date.parse(token.expires_at);
+  const until = Date.now() + grace;
+  let text;
+  if (grace === 0) text = "The old token stops working as soon as the new one is created.";
+  else if (until >= ownExpiry) {
+    text = `The old token keeps working until its own expiry, ${formatDate(token.expires_at)}, then stops.`;
+  } else {
+    text = `The old token keeps working until about ${formatInstant(until)}, so you have time to put the new one ` +
+      "in its place. Then it stops working.";
+  }
+  $("#grace-hint").textContent = text;
+}
+
+function openRegenerate(token) {
+  state.regenerating = token;
+  const form = $("#regenerate-form");
+  form.reset();
+  clearFieldErrors(form);
+  $("#regenerate-name").textContent = token.name;
+  const input = $("#regenerate-expiry");
+  const policy = state.policy;
+  if (policy) {
+    const today = new Date();
+    input.min = isoDate(today);
+    input.max = isoDate(new Date(today.getTime() + policy.max_lifetime_days * DAY_MS));
+    $("#regenerate-expiry-hint").textContent =
+      `Leave empty for your organisation's default, ${policy.default_lifetime_days} days from now. ` +
+      `At most ${policy.max_lifetime_days} days ahead.`;
+  } else {
+    $("#regenerate-expiry-hint").textContent = "Leave empty for your organisation's default lifetime.";
+  }
+  describeGrace();
+  $("#regenerate").showModal();
+  form.querySelector('input[name="grace"]:checked').focus();
+}
+
+function closeRegenerate() {
+  $("#regenerate").close(); // the close event puts the focus back
+}
+
+function regenerateClosed() {
+  const token = state.regenerating;
+  state.regenerating = null;
+  $("#regenerate-form").reset();
+  clearFieldErrors($("#regenerate-form"));
+  if (!$("#new-token").hidden) return; // the new secret has the focus
+  const row = token && rowOf(token.token_id);
+  const button = row && row.querySelector(".regenerate");
+  (button || $("#generate-open")).focus();
+}
+
+async function submitRegenerate(event) {
+  event.preventDefault();
+  const form = $("#regenerate-form");
+  const token = state.regenerating;
+  if (!token) return;
+  clearFieldErrors(form);
+  const body = { grace: chosenGrace() };
+  if ($("#regenerate-expiry").value) body.expires_at = $("#regenerate-expiry").value;
+  const submit = form.querySelector('button[type="submit"]');
+  submit.disabled = true;
+  let answer;
+  try {
+    answer = await api("POST", `/tokens/${encodeURIComponent(token.token_id)}/rotate`, { body });
+  } finally {
+    submit.disabled = false;
+  }
+  const { status, data } = answer;
+  if (status !== 201) {
+    showFieldErrors(data, form);
+    if (status === 409 || status === 404) await loadTokens(); // the list was out of date
+    return;
+  }
+  const old = data.replaced;
+  const note = old.status === "active"
+    ? `It replaces "${old.name}", which keeps working until ${formatDate(old.expires_at)}.`
+    : `It replaces "${old.name}", which no longer works.`;
+  $("#regenerate").close(); // first: what lies outside a modal dialog cannot take the focus
+  showSecret(data.token, note, data.token_id);
+  $("#bulk-status").textContent = `Regenerated "${old.name}".`;
+  await loadTokens();
 }
 
 // -- list and revoke ----------------------------------------------------------------------
 
-function cell(text) {
+function cell(text, label) {
   const td = document.createElement("td");
   td.textContent = text;
+  if (label) td.dataset.label = label; // the column's name, shown on narrow screens
   return td;
+}
+
+function actionButton(text, className, label, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = className;
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", onClick);
+  return button;
+}
+
+const hintOf = (tokenId) => state.hints.get(tokenId) || "a newer token";
+
+// What became of a token beyond its status: replaced (and until when it still works),
+// replacing another, disabled by whom.
+function lifecycleNotes(token) {
+  const notes = [];
+  if (token.rotated_to) {
+    notes.push(token.status === "active" || token.status === "disabled"
+      ? `Replaced by ${hintOf(token.rotated_to)}; stops working ${formatDate(token.expires_at)}`
+      : `Replaced by ${hintOf(token.rotated_to)}`);
+  }
+  if (token.rotated_from) notes.push(`Replaces ${state.hints.get(token.rotated_from) || "an earlier token"}`);
+  if (token.status === "disabled" && token.disabled_at) {
+    notes.push(`Disabled ${formatDate(token.disabled_at)}${token.disabled_by ? ` by ${token.disabled_by}` : ""}`);
+  }
+  return notes;
 }
 
 function tokenRow(token, showOwner) {
@@ -142,33 +300,50 @@ function tokenRow(token, showOwner) {
   select.type = "checkbox";
   select.className = "row-select";
   select.value = token.token_id;
-  select.disabled = token.status !== "active";
+  select.disabled = token.status !== "active" && token.status !== "disabled";
   select.setAttribute("aria-label", `Select ${token.name}`);
   select.addEventListener("change", updateBulkButton);
-  const selectCell = document.createElement("td");
+  const selectCell = cell("", "Select");
+  selectCell.className = "select-cell";
   selectCell.append(select);
-  row.append(selectCell, cell(token.name));
-  if (showOwner) row.append(cell(token.owner_id));
-  const hint = document.createElement("td");
+  row.append(selectCell, cell(token.name, "Name"));
+  if (showOwner) row.append(cell(token.owner_id, "Owner"));
+  const hint = cell("", "Token");
   const code = document.createElement("code");
   code.textContent = token.display_hint;
   hint.append(code);
-  const status = document.createElement("td");
+  const status = cell("", "Status");
+  const statusBox = document.createElement("div");
   const badge = document.createElement("span");
   badge.className = `status status-${token.status}`;
   badge.textContent = token.status;
-  status.append(badge);
-  const actions = document.createElement("td");
-  if (token.status === "active") {
-    const revoke = document.createElement("button");
-    revoke.type = "button";
-    revoke.textContent = "Revoke";
-    revoke.setAttribute("aria-label", `Revoke ${token.name}`);
-    revoke.addEventListener("click", () => revokeOne(token));
-    actions.append(revoke);
+  statusBox.append(badge);
+  for (const note of lifecycleNotes(token)) {
+    const line = document.createElement("small");
+    line.className = "lifecycle";
+    line.textContent = note;
+    statusBox.append(line);
   }
-  row.append(hint, cell(token.scopes.join(", ")), status, cell(formatDate(token.expires_at)),
-    cell(token.last_used_at ? formatDate(token.last_used_at) : "Never"), actions);
+  status.append(statusBox);
+  const actions = document.createElement("div");
+  actions.className = "row-actions";
+  if (token.status === "active" && !token.rotated_to) {
+    actions.append(actionButton("Regenerate", "regenerate", `Regenerate ${token.name}`, () => openRegenerate(token)));
+  }
+  if (token.status === "active") {
+    actions.append(actionButton("Disable", "toggle", `Disable ${token.name}`, () => setEnabled(token, false)));
+  }
+  if (token.status === "disabled") {
+    actions.append(actionButton("Enable", "toggle", `Enable ${token.name}`, () => setEnabled(token, true)));
+  }
+  if (token.status === "active" || token.status === "disabled") {
+    actions.append(actionButton("Revoke", "revoke", `Revoke ${token.name}`, () => revokeOne(token)));
+  }
+  const actionsCell = cell("", "Actions");
+  actionsCell.className = "actions-cell";
+  actionsCell.append(actions);
+  row.append(hint, cell(token.scopes.join(", "), "Scopes"), status, cell(formatDate(token.expires_at), "Expires"),
+    cell(token.last_used_at ? formatDate(token.last_used_at) : "Never", "Last used"), actionsCell);
   return row;
 }
 
@@ -180,7 +355,8 @@ async function loadTokens(append = false) {
   if (status !== 200) { showPageError(errorMessage(data)); return; }
   showPageError("");
   const rows = $("#token-rows");
-  if (!append) rows.replaceChildren();
+  if (!append) { rows.replaceChildren(); state.hints.clear(); }
+  data.items.forEach((token) => state.hints.set(token.token_id, token.display_hint));
   document.querySelectorAll(".owner-col").forEach((node) => { node.hidden = !allUsers; });
   data.items.forEach((token) => rows.append(tokenRow(token, allUsers)));
   state.next = data.next;
@@ -208,6 +384,19 @@ async function revokeOne(token) {
   if (status !== 200) { showPageError(errorMessage(data)); return; }
   $("#bulk-status").textContent = `Revoked "${token.name}".`;
   await loadTokens();
+}
+
+async function setEnabled(token, enabled) {
+  const { status, data } = await api("PATCH", `/tokens/${encodeURIComponent(token.token_id)}`, { body: { enabled } });
+  if (status !== 200) { await loadTokens(); showPageError(errorMessage(data)); return; } // the list was out of date
+  $("#bulk-status").textContent = enabled
+    ? `Enabled "${token.name}". It works again.`
+    : `Disabled "${token.name}". It is refused until you enable it again.`;
+  await loadTokens();
+  // The button pressed is gone with the old row: the focus goes to its counterpart.
+  const row = rowOf(token.token_id);
+  const toggle = row && row.querySelector(".toggle");
+  ((toggle || (row && row.querySelector("button"))) || $("#status-filter")).focus();
 }
 
 async function revokeSelected() {
@@ -253,11 +442,78 @@ async function loadPolicy() {
   if (status === 200) { state.policy = data; setExpiryBounds(); }
 }
 
+// -- organisation policy (admins) ----------------------------------------------------------
+
+const POLICY_FIELDS = [
+  { name: "max_lifetime_days", min: 1, max: 3650, unit: "days", what: "The maximum lifetime" },
+  { name: "default_lifetime_days", min: 1, max: 3650, unit: "days", what: "The default lifetime" },
+  { name: "max_active_tokens_per_user", min: 1, max: 1000, unit: "tokens", what: "The number of active tokens" },
+  {
+    name: "revoke_unused_after_days", min: 30, max: 365, unit: "days", what: "The number of unused days",
+    off: "or leave the field empty to keep unused tokens",
+  },
+];
+
+function showSettings() {
+  const section = $("#settings");
+  section.hidden = state.role !== "admin" || !state.policy;
+  if (section.hidden) return;
+  const form = $("#settings-form");
+  clearFieldErrors(form);
+  for (const { name } of POLICY_FIELDS) {
+    const value = state.policy[name];
+    form.elements[name].value = value === null || value === undefined ? "" : String(value);
+  }
+  $("#settings-status").textContent = "";
+}
+
+// The console's own checks, in plain words; the server has the last word (its 400 answer is
+// shown the same way, next to the field).
+function readSettings(form) {
+  const body = {};
+  const fields = [];
+  for (const { name, min, max, unit, what, off } of POLICY_FIELDS) {
+    const text = form.elements[name].value.trim();
+    const range = `from ${min} to ${max} ${unit}`;
+    let reason = null;
+    if (!text) {
+      if (off) { body[name] = null; continue; }
+      reason = `Enter a number ${range}.`;
+    } else if (!/^\d+$/.test(text)) {
+      reason = `Enter a whole number ${range}, in digits only${off ? `, ${off}` : ""}.`;
+    } else if (Number(text) < min || Number(text) > max) {
+      reason = `${what} must be ${range}, not ${text}${off ? `. Choose a number in that range ${off}` : ""}.`;
+    }
+    if (reason) fields.push({ field: name, reason });
+    else body[name] = Number(text);
+  }
+  return { body, fields };
+}
+
+async function submitSettings(event) {
+  event.preventDefault();
+  const form = $("#settings-form");
+  clearFieldErrors(form);
+  $("#settings-status").textContent = "";
+  const { body, fields } = readSettings(form);
+  if (fields.length) { showFieldErrors({ error: { fields } }, form); return; }
+  const { status, data } = await api("PUT", "/settings", { body });
+  if (status !== 200) { showFieldErrors(data, form); return; }
+  state.policy = data;
+  setExpiryBounds();
+  showSettings();
+  const days = data.revoke_unused_after_days;
+  $("#settings-status").textContent = days
+    ? `Saved. Tokens unused for ${days} days stop working and are revoked.`
+    : "Saved. Unused tokens are kept.";
+}
+
 async function start() {
   $("#identity-user").value = state.identity.user;
   $("#identity-org").value = state.identity.org;
   $("#identity-role").value = state.identity.role;
   await Promise.all([loadScopes(), loadPolicy()]);
+  showSettings();
   await loadTokens();
 }
 
@@ -276,11 +532,17 @@ $("#status-filter").addEventListener("change", () => loadTokens());
 $("#all-users").addEventListener("change", () => loadTokens());
 $("#revoke-selected").addEventListener("click", revokeSelected);
 $("#load-more").addEventListener("click", () => loadTokens(true));
+$("#regenerate-form").addEventListener("submit", submitRegenerate);
+$("#regenerate-form").addEventListener("change", describeGrace);
+$("#regenerate-cancel").addEventListener("click", closeRegenerate);
+$("#regenerate").addEventListener("close", regenerateClosed);
+$("#settings-form").addEventListener("submit", submitSettings);
 $("#select-all").addEventListener("change", (event) => {
   document.querySelectorAll(".row-select:not(:disabled)").forEach((box) => { box.checked = event.target.checked; });
   updateBulkButton();
 });
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && !$("#generate").hidden) closeGenerate();
+  // (An open dialog closes itself on Escape.)
+  if (event.key === "Escape" && !$("#generate").hidden && !$("#regenerate").open) closeGenerate();
 });
 state.loading = start();

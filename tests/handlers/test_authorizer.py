@@ -259,7 +259,7 @@ def test_token_check_reads_the_base_table_consistently(authorizer_app):
                 "ConsistentRead": True,
                 # Only what the decision uses: no name, other metadata or index keys.
                 "ProjectionExpression": "token_id, org_id, owner_id, scopes, expires_at, secret_hash, "
-                "hash_version, revoked_at, last_used_at",
+                "hash_version, created_at, revoked_at, disabled_at, last_used_at, unused_after_days",
             },
         )
         result = authorize(authorizer_app, token_event(token))
@@ -428,12 +428,12 @@ def test_gateway_responses_follow_rfc_6750():
     assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
     assert (
         responses["UNAUTHORIZED"]["ResponseParameters"]["Headers"]["WWW-Authenticate"]
-        == "'Bearer error=\"invalid_token\"'"
+        == '\'Bearer realm="api-tokens", error="invalid_token"\''
     )
     assert responses["ACCESS_DENIED"]["StatusCode"] == "403"
     assert (
         responses["ACCESS_DENIED"]["ResponseParameters"]["Headers"]["WWW-Authenticate"]
-        == "'Bearer error=\"insufficient_scope\"'"
+        == '\'Bearer realm="api-tokens", error="insufficient_scope"\''
     )
     for response in responses.values():  # JSON once API Gateway has filled in its variables
         template = response["ResponseTemplates"]["application/json"]

@@ -1,9 +1,12 @@
-"""The console in a real headless Chromium: generate, copy once, list, bulk-revoke."""
+"""The console in a real headless Chromium: generate, copy once, list, bulk-revoke; regenerate
+with a grace period, disable and enable, the organisation's policy form; a phone-wide screen."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,13 +22,16 @@ if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
 def wait(driver: webdriver.Chrome, condition, timeout: float = 15):
-    return WebDriverWait(driver, timeout).until(condition)
+    # A list refresh replaces the rows: an element found just before it is then stale.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def row_of(driver: webdriver.Chrome, name: str):
@@ -37,10 +43,27 @@ def row_of(driver: webdriver.Chrome, name: str):
     )
 
 
-def switch_identity(driver: webdriver.Chrome, user: str, role: str) -> None:
+def row_by_id(driver: webdriver.Chrome, token_id: str):
+    return wait(
+        driver,
+        expected_conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, f"#token-rows tr[data-token-id='{token_id}']")
+        ),
+    )
+
+
+def status_of(driver: webdriver.Chrome, token_id: str) -> str:
+    return str(row_by_id(driver, token_id).find_element(By.CSS_SELECTOR, ".status").text)
+
+
+def switch_identity(driver: webdriver.Chrome, user: str, role: str, org: str | None = None) -> None:
     user_input = driver.find_element(By.ID, "identity-user")
     user_input.clear()
     user_input.send_keys(user)
+    if org is not None:
+        org_input = driver.find_element(By.ID, "identity-org")
+        org_input.clear()
+        org_input.send_keys(org)
     Select(driver.find_element(By.ID, "identity-role")).select_by_value(role)
     driver.find_element(By.CSS_SELECTOR, "#identity button[type=submit]").click()
 
@@ -108,3 +131,269 @@ def test_admin_sees_the_organisations_tokens(server, browser):
     row = row_of(browser, "Dave CI token")
     assert "dave" in row.text
     browser.save_screenshot(str(SCREENSHOT_DIR / "console-admin.png")) if SCREENSHOT_DIR else None
+
+
+# -- token lifecycle (issue #15) ---------------------------------------------------------------
+
+
+def identity(user: str, role: str = "member", org: str = "org-acme") -> dict[str, str]:
+    return {"X-Dev-User-Id": user, "X-Dev-Org-Id": org, "X-Dev-Role": role}
+
+
+def mint(server, who: dict[str, str], name: str, scopes: list[str] | None = None) -> dict:
+    response = server.request("POST", "/tokens", {"name": name, "scopes": scopes or ["reports:read"]}, who)
+    assert response.status == 201, response.body
+    return json.loads(response.body)
+
+
+def listed(server, who: dict[str, str]) -> dict[str, dict]:
+    response = server.request("GET", "/tokens?limit=100", headers=who)
+    assert response.status == 200, response.body
+    return {token["token_id"]: token for token in json.loads(response.body)["items"]}
+
+
+def presented(server, token: str) -> int:
+    return server.request("GET", "/v1/token", headers={"Authorization": f"Bearer {token}"}).status
+
+
+def set_date(driver: webdriver.Chrome, element, value: str) -> None:
+    """A date input's value, whatever the browser's locale makes typing into it."""
+    driver.execute_script(
+        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change', {bubbles: true}))",
+        element,
+        value,
+    )
+
+
+def test_regenerate_shows_the_new_secret_once_and_marks_the_old_token_replaced(server, browser):
+    erin = identity("erin")
+    old = mint(server, erin, "Deploy token")
+    browser.get(server.url + "/")
+    switch_identity(browser, "erin", "member")
+
+    row_by_id(browser, old["token_id"]).find_element(By.CSS_SELECTOR, "button.regenerate").click()
+    dialog = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "regenerate")))
+    assert "Deploy token" in dialog.text
+    # The grace periods in plain words; the default (1 day) has the focus, and the hint says
+    # until when the old token keeps working.
+    choices = [label.text for label in dialog.find_elements(By.CSS_SELECTOR, ".choices label")]
+    assert choices == ["Not at all: it stops now", "1 hour", "1 day", "7 days", "30 days"]
+    assert browser.switch_to.active_element.get_attribute("value") == "P1D"
+    assert "keeps working until about" in browser.find_element(By.ID, "grace-hint").text
+    dialog.find_element(By.CSS_SELECTOR, "input[value='PT0S']").click()
+    wait(browser, lambda d: "stops working as soon as" in d.find_element(By.ID, "grace-hint").text)
+
+    # Cancel (Escape) changes nothing and gives the focus back to the row's button.
+    browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait(browser, expected_conditions.invisibility_of_element_located((By.ID, "regenerate")))
+    assert browser.switch_to.active_element.get_attribute("aria-label") == "Regenerate Deploy token"
+    browser.switch_to.active_element.click()
+    wait(browser, expected_conditions.visibility_of_element_located((By.ID, "regenerate")))
+    dialog.find_element(By.CSS_SELECTOR, "input[value='P7D']").click()
+
+    # The server's field error is shown next to the field, in the dialog.
+    expiry = browser.find_element(By.ID, "regenerate-expiry")
+    set_date(browser, expiry, "2020-01-01")
+    dialog.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    error = wait(browser, lambda d: d.find_element(By.ID, "regenerate-error-expires_at").text or None)
+    assert "future" in error
+    assert expiry.get_attribute("aria-invalid") == "true"
+    assert browser.switch_to.active_element == expiry
+
+    new_expiry = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    set_date(browser, expiry, new_expiry)
+    dialog.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    shown = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "new-token-value")))
+    secret = shown.get_attribute("value")
+    assert re.fullmatch(token_regex("lgk"), secret)
+    assert browser.switch_to.active_element == shown
+    assert not dialog.is_displayed()
+    panel = browser.find_element(By.ID, "new-token")
+    assert "cannot see this token again" in panel.text
+    assert 'It replaces "Deploy token", which keeps working until' in panel.text
+    browser.find_element(By.ID, "copy-token").click()
+    wait(browser, lambda d: "Copied" in d.find_element(By.ID, "copy-status").text)
+
+    tokens = listed(server, erin)
+    new = next(token for token in tokens.values() if token["rotated_from"] == old["token_id"])
+    assert tokens[old["token_id"]]["rotated_to"] == new["token_id"]
+    assert new["expires_at"].startswith(new_expiry)
+    # The old token works for the grace period (7 days), alongside the new one.
+    stops = datetime.fromisoformat(tokens[old["token_id"]]["expires_at"])
+    assert timedelta(days=6, hours=23) < stops - datetime.now(UTC) <= timedelta(days=7)
+    assert presented(server, old["token"]) == 200 and presented(server, secret) == 200
+
+    # The list: the old token is marked replaced, with when it stops, and cannot be regenerated again.
+    wait(browser, lambda d: "Replaced by" in row_by_id(d, old["token_id"]).text)
+    old_row = row_by_id(browser, old["token_id"])
+    assert f"Replaced by {new['display_hint']}; stops working {stops.strftime('%Y-%m-%d %H:%M')} UTC" in old_row.text
+    assert old_row.find_element(By.CSS_SELECTOR, ".status").text == "active"
+    assert not old_row.find_elements(By.CSS_SELECTOR, "button.regenerate")
+    assert old_row.find_elements(By.CSS_SELECTOR, "button.revoke")
+    new_row = row_by_id(browser, new["token_id"])
+    assert f"Replaces {old['display_hint']}" in new_row.text
+
+    browser.find_element(By.ID, "new-token-done").click()
+    assert not panel.is_displayed()
+    assert secret not in browser.page_source  # shown once, then gone from the page
+    assert browser.switch_to.active_element.get_attribute("aria-label") == "Regenerate Deploy token"
+    assert (
+        browser.switch_to.active_element.find_element(By.XPATH, "./ancestor::tr").get_attribute("data-token-id")
+        == new["token_id"]
+    )
+
+
+def test_regenerating_a_token_already_replaced_says_so(server, browser):
+    gina = identity("gina")
+    old = mint(server, gina, "Twice rotated")
+    browser.get(server.url + "/")
+    switch_identity(browser, "gina", "member")
+    row_by_id(browser, old["token_id"]).find_element(By.CSS_SELECTOR, "button.regenerate").click()
+    wait(browser, expected_conditions.visibility_of_element_located((By.ID, "regenerate")))
+    # Meanwhile, elsewhere (another tab, a pipeline):
+    assert server.request("POST", f"/tokens/{old['token_id']}/rotate", {"grace": "PT1H"}, gina).status == 201
+    browser.find_element(By.CSS_SELECTOR, "#regenerate-form button[type=submit]").click()
+    error = wait(browser, lambda d: d.find_element(By.ID, "regenerate-error-form").text or None)
+    assert "already rotated" in error
+    assert browser.find_element(By.ID, "new-token").is_displayed() is False
+    wait(browser, lambda d: not row_by_id(d, old["token_id"]).find_elements(By.CSS_SELECTOR, "button.regenerate"))
+
+
+def test_disable_then_enable_changes_the_badge_and_the_filter(server, browser):
+    frank = identity("frank")
+    token = mint(server, frank, "Nightly export")
+    token_id = token["token_id"]
+    browser.get(server.url + "/")
+    switch_identity(browser, "frank", "member")
+    assert [o.get_attribute("value") for o in Select(browser.find_element(By.ID, "status-filter")).options] == [
+        "",
+        "active",
+        "disabled",
+        "expired",
+        "revoked",
+    ]
+
+    row_by_id(browser, token_id).find_element(By.CSS_SELECTOR, "button.toggle").click()
+    wait(browser, lambda d: status_of(d, token_id) == "disabled")
+    row = row_by_id(browser, token_id)
+    assert "Disabled" in row.text and "by frank" in row.text
+    assert 'Disabled "Nightly export"' in browser.find_element(By.ID, "bulk-status").text
+    # The focus moves to the button that undoes it.
+    assert browser.switch_to.active_element.get_attribute("aria-label") == "Enable Nightly export"
+    assert not row.find_elements(By.CSS_SELECTOR, "button.regenerate")
+    assert presented(server, token["token"]) == 401  # at once
+
+    status_filter = Select(browser.find_element(By.ID, "status-filter"))
+    status_filter.select_by_value("disabled")
+    wait(browser, lambda d: status_of(d, token_id) == "disabled")
+    status_filter.select_by_value("active")
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, f"#token-rows tr[data-token-id='{token_id}']"))
+    status_filter.select_by_value("")
+
+    row_by_id(browser, token_id).find_element(By.CSS_SELECTOR, "button.toggle").click()
+    wait(browser, lambda d: status_of(d, token_id) == "active")
+    assert browser.switch_to.active_element.get_attribute("aria-label") == "Disable Nightly export"
+    assert presented(server, token["token"]) == 200
+    status_filter.select_by_value("disabled")
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, f"#token-rows tr[data-token-id='{token_id}']"))
+    status_filter.select_by_value("active")
+    wait(browser, lambda d: status_of(d, token_id) == "active")
+
+
+def test_settings_field_saves_and_a_bad_value_shows_a_plain_words_error(server, browser):
+    org = "org-console-policy"  # its own organisation: the other tests keep the default policy
+    admin = identity("hana", "admin", org)
+    browser.get(server.url + "/")
+    switch_identity(browser, "hana", "admin", org)
+    field = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "policy-unused")))
+    wait(browser, lambda d: d.find_element(By.ID, "policy-max-lifetime").get_attribute("value"))
+    assert field.get_attribute("value") == ""  # off
+    label = browser.find_element(By.CSS_SELECTOR, "label[for='policy-unused']").text
+    assert label == "Revoke tokens unused for this many days"
+    save = browser.find_element(By.CSS_SELECTOR, "#settings-form button[type=submit]")
+
+    def saved_days() -> object:
+        return json.loads(server.request("GET", "/settings", headers=admin).body)["revoke_unused_after_days"]
+
+    for bad, words in (("10", "must be from 30 to 365 days, not 10"), ("ninety", "Enter a whole number")):
+        field.clear()
+        field.send_keys(bad)
+        save.click()
+        error = wait(browser, lambda d: d.find_element(By.ID, "error-revoke_unused_after_days").text or None)
+        assert words in error and "leave the field empty" in error
+        assert field.get_attribute("aria-invalid") == "true"
+        assert browser.switch_to.active_element == field
+        assert saved_days() is None
+
+    field.clear()
+    field.send_keys("90")
+    save.click()
+    wait(browser, lambda d: "Saved" in d.find_element(By.ID, "settings-status").text)
+    assert "unused for 90 days" in browser.find_element(By.ID, "settings-status").text
+    assert browser.find_element(By.ID, "error-revoke_unused_after_days").text == ""
+    assert field.get_attribute("aria-invalid") is None
+    assert saved_days() == 90
+    browser.refresh()
+    wait(browser, lambda d: d.find_element(By.ID, "policy-unused").get_attribute("value") == "90")
+
+    # The server's own 400 field errors land next to their field.
+    default = browser.find_element(By.ID, "policy-default-lifetime")
+    default.clear()
+    default.send_keys("3000")
+    browser.find_element(By.CSS_SELECTOR, "#settings-form button[type=submit]").click()
+    error = wait(browser, lambda d: d.find_element(By.ID, "error-default_lifetime_days").text or None)
+    assert "must not exceed max_lifetime_days" in error
+    assert browser.switch_to.active_element == default
+
+    # Empty: off again.
+    browser.refresh()
+    field = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "policy-unused")))
+    wait(browser, lambda d: field.get_attribute("value") == "90")
+    field.clear()
+    browser.find_element(By.CSS_SELECTOR, "#settings-form button[type=submit]").click()
+    wait(browser, lambda d: "Unused tokens are kept" in d.find_element(By.ID, "settings-status").text)
+    assert saved_days() is None
+
+    # Only admins see the policy form.
+    switch_identity(browser, "ivan", "member", org)
+    wait(browser, expected_conditions.invisibility_of_element_located((By.ID, "settings")))
+
+
+def test_no_sideways_scrolling_on_a_phone(server, browser):
+    org = "org-console-phone"
+    kim = identity("kim", "admin", org)
+    replaced = mint(server, kim, "A rather long token name for the nightly warehouse export job")
+    assert server.request("POST", f"/tokens/{replaced['token_id']}/rotate", {"grace": "P30D"}, kim).status == 201
+    disabled = mint(server, identity("lee", "member", org), "Disabled one", ["import:builds", "import:tests"])
+    lee = identity("lee", "member", org)
+    assert server.request("PATCH", f"/tokens/{disabled['token_id']}", {"enabled": False}, lee).status == 200
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 375, "height": 800, "deviceScaleFactor": 2, "mobile": True}
+    )
+    browser.get(server.url + "/")
+    switch_identity(browser, "kim", "admin", org)
+    wait(browser, expected_conditions.visibility_of_element_located((By.ID, "all-users"))).click()
+    wait(browser, lambda d: "lee" in row_by_id(d, disabled["token_id"]).text)
+
+    def fits(d) -> bool:
+        return bool(d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"))
+
+    assert browser.execute_script("return window.innerWidth") == 375
+    assert fits(browser), "the token list scrolls sideways at 375px"
+    browser.save_screenshot(str(SCREENSHOT_DIR / "console-phone-list.png")) if SCREENSHOT_DIR else None
+    row_by_id(browser, replaced["token_id"])
+    browser.find_element(By.CSS_SELECTOR, "#token-rows button.regenerate").click()
+    wait(browser, expected_conditions.visibility_of_element_located((By.ID, "regenerate")))
+    assert fits(browser), "the regenerate dialog scrolls sideways at 375px"
+    dialog = browser.find_element(By.ID, "regenerate")
+    assert browser.execute_script("return arguments[0].getBoundingClientRect().right", dialog) <= 375
+    browser.save_screenshot(str(SCREENSHOT_DIR / "console-phone-regenerate.png")) if SCREENSHOT_DIR else None
+    dialog.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(browser, expected_conditions.visibility_of_element_located((By.ID, "new-token-value")))
+    assert fits(browser), "the new secret scrolls sideways at 375px"
+    browser.find_element(By.ID, "new-token-done").click()
+    browser.find_element(By.ID, "generate-open").click()
+    assert fits(browser), "the generate form scrolls sideways at 375px"
+    assert browser.find_element(By.ID, "settings").is_displayed()
+    browser.save_screenshot(str(SCREENSHOT_DIR / "console-phone-settings.png")) if SCREENSHOT_DIR else None

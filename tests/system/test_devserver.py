@@ -39,7 +39,7 @@ def test_create_use_list_revoke_then_401(server):
     # Revocation flushed the authorizer cache: rejected at once, not after the cache time.
     after = server.request("GET", "/v1/token", headers=bearer)
     assert after.status == 401
-    assert after.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert after.headers["WWW-Authenticate"] == 'Bearer realm="api-tokens", error="invalid_token"'
     assert after.json()["error"]["code"] == "invalid_token"
 
 
@@ -51,10 +51,14 @@ def test_a_token_revokes_itself_over_http(server):
 
 
 def test_missing_or_malformed_credentials_get_401_from_the_gateway(server):
-    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer lgk_nope"}):
+    for headers, challenge in (
+        ({}, 'Bearer realm="api-tokens"'),  # no credentials: no error code (RFC 6750 section 3.1)
+        ({"Authorization": "Basic abc"}, 'Bearer realm="api-tokens"'),
+        ({"Authorization": "Bearer lgk_nope"}, 'Bearer realm="api-tokens", error="invalid_token"'),
+    ):
         reply = server.request("GET", "/v1/token", headers=headers)
         assert reply.status == 401, headers
-        assert reply.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+        assert reply.headers["WWW-Authenticate"] == challenge
 
 
 def test_identity_can_be_switched(server):

@@ -122,8 +122,12 @@ class RestResolver:
         self.current_event = event
         arguments: dict[str, BaseModel] = {}
         errors: list[dict[str, Any]] = []
+        # The route is matched on `path`, which API Gateway passes as sent (percent-encoded);
+        # the values are its `pathParameters`, decoded once.
+        decoded = event.get("pathParameters") or {}
+        parameters = {name: decoded.get(name, value) for name, value in match.groupdict().items()}
         inputs = (
-            ("path", route.path_parameters, match.groupdict()),
+            ("path", route.path_parameters, parameters),
             ("query", route.query, event.get("queryStringParameters") or {}),
             ("body", route.body, document),
         )
