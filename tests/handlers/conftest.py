@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,10 +37,11 @@ from token_service.storage.repository import TokenRepository
 
 
 @pytest.fixture
-def authorizer_app(dynamodb: object) -> Any:
+def authorizer_app(dynamodb: object) -> Iterator[Any]:
     module = load_handler_module(ROOT / "functions" / "authorizer", "app.lambda_handler")
     module.authorizer.clock = time.time
-    return module
+    yield module
+    module.authorizer.clock = time.time  # the module outlives the test: leave no fake clock behind
 
 
 @pytest.fixture

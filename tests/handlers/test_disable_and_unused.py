@@ -248,3 +248,21 @@ def test_the_event_samples_in_events_lifecycle_carry_what_is_published(
         assert samples[key] == fields, key
     assert samples[("TokenRevoked", "self")] == samples[("TokenRevoked", "single")]
     assert samples[("TokenRevoked", "policy")] == samples[("TokenRevoked", "single")]
+
+
+def test_the_cleanup_trusts_the_policy_not_the_registry(
+    admin: Console, member: Console, clock: FakeClock, authorizer_app: Any
+) -> None:
+    """A registration whose policy write failed (or a policy since turned off) revokes nothing:
+    the cleanup removes stale copies of the policy from tokens and the organisation from its list."""
+    token = member.create_ok("old", ["import:builds"])
+    service = wiring.get_service()
+    service.repository.register_unused_policy("org-acme", 30)  # as a failed PUT /settings leaves it
+    service.repository.stamp_unused_policy(token["token_id"], 30)
+    cleanup = Cleanup(service)
+    report = cleanup.run(int(T0) + 40 * DAY)
+    assert (report.unused_revoked, report.complete) == (0, True)
+    assert member.request("GET", f"/tokens/{token['token_id']}").json()["status"] == "active"
+    assert service.repository.get_grant(token["token_id"]).unused_after_days is None  # type: ignore[union-attr]
+    assert service.repository.unused_policies() == []
+    assert decide(authorizer_app, token["token"], T0 + 40 * DAY) is Reason.ALLOWED

@@ -160,11 +160,13 @@ def _create(fault_world: FaultWorld, console: Console) -> HttpResponse:
 
 
 def _create_writes(console: Console, calls_made: list[str]) -> set[tuple[str, str]]:
-    """Once the slot is taken (the first PutItem), a failed token write leaves it; never a token."""
-    if "PutItem" not in calls_made:
-        return set()
+    """The first PutItem registers the owner (token_service.domain.membership; harmless without
+    a token); once the slot is taken (the second), a failed token write leaves it; never a token."""
     identity = console.identity
-    return {(f"ORG#{identity.org_id}#USER#{identity.user_id}", "ACTIVE_TOKENS")}
+    puts = calls_made.count("PutItem")
+    registered = {("MEMBERS", f"{identity.org_id}#{identity.user_id}")} if puts >= 1 else set()
+    slot = {(f"ORG#{identity.org_id}#USER#{identity.user_id}", "ACTIVE_TOKENS")} if puts >= 2 else set()
+    return registered | slot
 
 
 def _token_target(fault_world: FaultWorld) -> tuple[Console, str]:

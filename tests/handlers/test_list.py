@@ -33,6 +33,10 @@ DOCUMENTED_FIELDS = {
     "revoked_by",
     "last_used_at",
     "last_used_ip",
+    "disabled_at",
+    "disabled_by",
+    "rotated_from",
+    "rotated_to",
     "display_hint",
 }
 SECRET_PATTERN = re.compile(token_regex("lgk"))

@@ -159,7 +159,9 @@ def test_the_table_holds_only_a_sha256_of_the_secret(admin: Console, member: Con
     items = scan_all(dynamodb)
     strings = [text for item in items for text in flatten(item)]
 
-    assert {item["sk"] for item in items} == {"TOKEN", "ACTIVE_TOKENS", "POLICY"}
+    # Tokens, users' active sets, the policy, and the registry of token owners (MEMBERS).
+    assert {item["sk"] for item in items if item["pk"] != "MEMBERS"} == {"TOKEN", "ACTIVE_TOKENS", "POLICY"}
+    assert all(set(item) == {"pk", "sk", "org_id", "user_id", "role"} for item in items if item["pk"] == "MEMBERS")
     for token in (entry["token"] for entry in created):
         secret = secret_part(token)
         slices = {secret[start : start + 8] for start in range(len(secret) - 7)}

@@ -304,6 +304,8 @@ def test_the_cleanup_moves_tokens_and_keeps_its_watermark() -> None:
     store.due_items(date(2027, 1, 1), 1_800_000_000, None)
     tokens = TokenRepository("tokens", client)  # type: ignore[arg-type]
     tokens.unused_policies()
+    tokens.get_policy("org-acme")
+    tokens.register_unused_policy("org-acme", None)
     tokens.live_tokens_page("org-acme", 1_800_000_000, None)
     tokens.stamp_unused_policy(TOKEN_ID, 90)
     tokens.revoke_unused(TOKEN_ID, "org-acme", 1_790_000_000, 1_800_000_000, 1_802_592_000)

@@ -18,6 +18,7 @@ from token_service.domain.commands import PageKey, TokenPage
 from token_service.domain.errors import DomainError
 from token_service.domain.events import EventSink, TokenEvent, token_detail
 from token_service.domain.lifecycle import DAY, EXPIRED, PURGE, Schedule, notify_days
+from token_service.domain.records import OrgPolicy
 
 StartKey = dict[str, Any]
 """Where the reading of one day's due items resumes: opaque to the domain."""
@@ -55,6 +56,8 @@ class UnusedTokenStore(Protocol):
     """What revoking unused tokens needs of storage (token_service.storage.repository.TokenRepository)."""
 
     def unused_policies(self) -> list[tuple[str, int]]: ...
+    def get_policy(self, org_id: str) -> OrgPolicy: ...
+    def register_unused_policy(self, org_id: str, days: int | None) -> None: ...
     def live_tokens_page(self, org_id: str, now: int, start_key: PageKey | None) -> TokenPage: ...
     def stamp_unused_policy(self, token_id: str, days: int | None) -> None: ...
     def revoke_unused(self, token_id: str, org_id: str, unused_since: int, revoked_at: int, ttl: int) -> bool: ...
@@ -114,8 +117,11 @@ class CleanupRun:
         if self.unused is None:
             return
         try:
-            for org_id, days in self.unused.unused_policies():
-                cutoff = now - days * DAY
+            for org_id, _ in self.unused.unused_policies():
+                # The policy item decides (the registry only lists candidates): a policy turned
+                # off has its copies removed from the tokens, then leaves the registry.
+                days = self.unused.get_policy(org_id).revoke_unused_after_days
+                cutoff = now - days * DAY if days is not None else None
                 start_key: PageKey | None = None
                 while True:
                     if self.time_left() < 5:
@@ -127,8 +133,12 @@ class CleanupRun:
                         if record.unused_after_days != days:
                             self.unused.stamp_unused_policy(record.token_id, days)
                         since = record.last_used_at if record.last_used_at is not None else record.created_at
-                        if since <= cutoff and self.unused.revoke_unused(
-                            record.token_id, org_id, cutoff, now, now + self.retention_seconds
+                        if (
+                            cutoff is not None
+                            and since <= cutoff
+                            and self.unused.revoke_unused(
+                                record.token_id, org_id, cutoff, now, now + self.retention_seconds
+                            )
                         ):
                             report.unused_revoked += 1
                             detail = token_detail(record, UNUSED_POLICY_ACTOR) | {"kind": "policy"}
@@ -137,6 +147,8 @@ class CleanupRun:
                     start_key = page.next_key
                     if start_key is None:
                         break
+                if days is None:
+                    self.unused.register_unused_policy(org_id, None)
         except DomainError as error:
             report.complete = False
             report.failures.append(type(error).__name__)

@@ -162,10 +162,14 @@ class TokenService:
             updated_at=now,
             updated_by=caller.user_id,
         )
-        self.repository.put_policy(caller.org_id, policy)
         days = policy.revoke_unused_after_days
-        self.repository.register_unused_policy(caller.org_id, days)
-        if days != previous.revoke_unused_after_days:
+        changed = days != previous.revoke_unused_after_days
+        # The cleanup finds organisations by this registry and checks each one's policy item, so
+        # a registration without its policy (a failure between the two) is harmless.
+        if changed and days is not None:
+            self.repository.register_unused_policy(caller.org_id, days)
+        self.repository.put_policy(caller.org_id, policy)
+        if changed:
             self._stamp_unused_policy(caller.org_id, days, now)
         return policy
 
@@ -191,11 +195,12 @@ class TokenService:
         policy = self.repository.get_policy(caller.org_id)
         now = self.clock()
         expires_at = self._resolve_expiry(request.expiry, policy, now)
+        # Remember the owner first, so membership changes reach every token they will hold (a
+        # failure here leaves nothing half-done; after the token's write it would lose the secret).
+        self.repository.remember_member(Member(caller.org_id, caller.user_id, caller.role), replace=False)
         created = self._mint(
             caller.org_id, caller.user_id, request.name, request.scopes, expires_at, policy, now, caller.user_id
         )
-        # First token of this user here: remember them, so membership changes reach their tokens.
-        self.repository.remember_member(Member(caller.org_id, caller.user_id, caller.role), replace=False)
         self._announce(
             TokenEvent.CREATED, token_detail(created.record, caller.user_id) | {"scopes": list(request.scopes)}
         )
