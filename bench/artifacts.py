@@ -19,12 +19,20 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.environment import EVENT_BUS_NAME, REGION, ROOT, TABLE_NAME
+from bench.environment import CONSOLE_CLIENT_ID, EVENT_BUS_NAME, REGION, ROOT, TABLE_NAME
 from devserver.template import load_template, parameter_default
 
 RUNTIME_PACKAGES = ["boto3>=1.34,<2"]
-# Stand-ins for the stack's other resources (!Ref and !GetAtt of resources).
-RESOURCE_NAMES = {"TokensTable": TABLE_NAME, "TokenEventBus": EVENT_BUS_NAME, "TokenApi": "benchapi01"}
+# Stand-ins for the stack's other resources (!Ref of resources; !Sub's ${Resource.Attribute}).
+# The pool is the sample events' (events/membership_cloudtrail.json).
+RESOURCE_NAMES = {
+    "TokensTable": TABLE_NAME,
+    "TokenEventBus": EVENT_BUS_NAME,
+    "TokenApi": "benchapi01",
+    "UserPool": "us-east-1_EXAMPLE",
+    "UserPoolClient": CONSOLE_CLIENT_ID,
+    "ConsoleDistribution.DomainName": "d111111abcdef8.cloudfront.net",
+}
 QUEUE_NAME = "api-tokens-FlushQueue"
 
 
@@ -123,7 +131,8 @@ def _condition(name: str, template: dict[str, Any]) -> bool:
 
 
 def _resolve(node: Any, template: dict[str, Any], names: dict[str, str]) -> str:
-    """!Ref and !Sub of parameters (their defaults) and resources (stand-ins), !If on conditions."""
+    """!Ref and !Sub of parameters (their defaults) and resources (stand-ins), !If on conditions,
+    !Select of a !Split."""
     if not isinstance(node, dict):
         return str(node)
     (function, argument), *_ = node.items()
@@ -137,6 +146,10 @@ def _resolve(node: Any, template: dict[str, Any], names: dict[str, str]) -> str:
     if function == "If":
         condition, when_true, when_false = argument
         return _resolve(when_true if _condition(condition, template) else when_false, template, names)
+    if function == "Select":
+        index, (split,) = argument[0], argument[1].values()
+        separator, text = split
+        return _resolve(text, template, names).split(separator)[int(index)]
     raise ValueError(f"cannot resolve {node}")
 
 

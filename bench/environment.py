@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLE_NAME = "api-tokens-bench"
 EVENT_BUS_NAME = "api-tokens-bench"
 REGION = "us-east-1"
+# The app client the sample events' ID tokens (events/) and devserver.gateway.Identity's claims
+# were issued to (their `aud`): the one the console API's functions accept.
+CONSOLE_CLIENT_ID = "4example0client0id0abcdef"
 
 # As template.yaml sets them for every function with its default parameters (LogLevel INFO,
 # XRaySdkTracing false, hence POWERTOOLS_TRACE_DISABLED=true).
@@ -32,6 +35,7 @@ SERVICE_ENVIRONMENT = {
     "POWERTOOLS_LOGGER_LOG_EVENT": "false",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "PYDANTIC_DISABLE_PLUGINS": "__all__",
+    "CONSOLE_CLIENT_IDS": CONSOLE_CLIENT_ID,
 }
 # Anything that would send the service elsewhere than the bench's endpoints.
 _CLEARED = (

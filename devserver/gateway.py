@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import sys
 import threading
@@ -17,7 +18,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
 
-from devserver.template import RestApi, Route, api_routes, rest_apis
+from devserver.template import RestApi, Route, api_routes, header_value, rest_apis
 from devserver.waf import WafRequest, stage_web_acls
 
 STAGE = "local"
@@ -31,14 +32,19 @@ def api_id_of(api_logical_id: str) -> str:
     return api_logical_id.lower() or API_ID
 
 
+# The app client of the sample events (events/*.json) and of Identity's claims by default.
+SAMPLE_CLIENT_ID = "4example0client0id0abcdef"
+
+
 @dataclass(frozen=True)
 class Identity:
-    """The Cognito user a console request is made as."""
+    """The Cognito user a console request is made as: the claims of an ID token of `client_id`."""
 
     user_id: str
     org_id: str
     role: str
     email: str = "user@example.com"
+    client_id: str = SAMPLE_CLIENT_ID
 
     def claims(self) -> dict[str, str]:
         return {
@@ -47,6 +53,7 @@ class Identity:
             "custom:org_id": self.org_id,
             "custom:role": self.role,
             "cognito:username": self.user_id,
+            "aud": self.client_id,
             "token_use": "id",
         }
 
@@ -261,14 +268,49 @@ def gateway_response(api: RestApi, response_type: str, message: str) -> HttpResp
     configured = api.gateway_responses.get(response_type) or api.gateway_responses.get(family) or {}
     status = int(configured.get("StatusCode", defaults.get(response_type, 400)))
     headers = {
-        name: str(value).strip("'")
+        name: resolved
         for name, value in configured.get("ResponseParameters", {}).get("Headers", {}).items()
+        if (resolved := header_value(value, console_origin())) is not None
     }
     template = configured.get("ResponseTemplates", {}).get("application/json", json.dumps({"message": message}))
     body = template.replace("$context.error.messageString", json.dumps(message)).replace(
         "$context.error.responseType", response_type
     )
     return HttpResponse(status, {"Content-Type": "application/json", **headers}, body)
+
+
+def console_origin() -> str | None:
+    """The console's origin, which template.yaml names by its CloudFront distribution: locally the
+    dev server itself, which sets CONSOLE_ORIGIN to its own URL for the functions and for this
+    emulation (devserver/server.py). None: no console, so no header names its origin."""
+    return os.environ.get("CONSOLE_ORIGIN") or None
+
+
+def cors_preflight(path: str) -> HttpResponse | None:
+    """API Gateway's answer to OPTIONS on a resource of an API with Cors (template.yaml): the
+    OPTIONS method SAM adds, a mock integration without the authorizer, answering 200 with the
+    configured headers whatever the request's Origin (the browser compares the allowed origin
+    with its own). Allow-Methods, unless configured: the resource's methods and OPTIONS, sorted.
+    None: the path's resource has no OPTIONS method (no Cors, or no such resource)."""
+    route = next((route for route in api_routes() if route.pattern.fullmatch(path)), None)
+    cors = rest_apis()[route.api].cors if route is not None else None
+    if route is None or cors is None:
+        return None
+    own = [other.method for other in api_routes() if (other.api, other.resource) == (route.api, route.resource)]
+    methods = cors.allow_methods or "'{}'".format(",".join(sorted({*own, "OPTIONS"})))
+    configured = {
+        "Access-Control-Allow-Origin": cors.allow_origin,
+        "Access-Control-Allow-Headers": cors.allow_headers,
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Max-Age": cors.max_age,
+        "Access-Control-Allow-Credentials": "'true'" if cors.allow_credentials else None,
+    }
+    headers = {
+        name: resolved
+        for name, value in configured.items()
+        if value is not None and (resolved := header_value(value, console_origin())) is not None
+    }
+    return HttpResponse(200, {"Content-Type": "application/json", **headers}, "{}")
 
 
 @dataclass
@@ -305,7 +347,9 @@ class LocalGateway:
 
     def __init__(
         self,
-        console_identity: Callable[[Mapping[str, str]], Identity],
+        # The Cognito authorizer: the caller of a console request from its headers, as an Identity
+        # or the ID token's claims; None refuses it (401) before any function runs.
+        console_identity: Callable[[Mapping[str, str]], Identity | Mapping[str, str] | None],
         clock: Callable[[], float] = time.monotonic,
         extra_routes: tuple[Route, ...] = (),
         cache_seconds: int | None = None,
@@ -355,14 +399,21 @@ class LocalGateway:
         blocked = web_acl_answer(found[0].api if found else api_of_path(path), method, path, headers, query)
         if blocked is not None:
             return blocked
+        preflight = cors_preflight(path) if found is None and method == "OPTIONS" else None
+        if preflight is not None:
+            return preflight
         if found is None:
             return unknown_route(path)
         route, parameters = found
         # As API Gateway: pathParameters percent-decoded once; the event's path stays as sent.
         parameters = {name: unquote(value) for name, value in parameters.items()}
         api = example_api() if route.api == EXAMPLE_API else rest_apis()[route.api]
-        if api.authorizer is None:
-            authorizer_context: dict[str, Any] = {"claims": self.console_identity(headers).claims()}
+        if api.authorizer is None:  # the Cognito user pool authorizer: no valid ID token, a 401
+            caller = self.console_identity(headers)
+            if caller is None:
+                return gateway_response(api, "UNAUTHORIZED", "Unauthorized")
+            claims = caller.claims() if isinstance(caller, Identity) else dict(caller)
+            authorizer_context: dict[str, Any] = {"claims": claims}
         else:
             request = proxy_event(route, path, parameters, headers=headers, query=query, body=body, source_ip=source_ip)
             outcome = self._authorize(api, route, request)

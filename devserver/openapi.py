@@ -1,4 +1,12 @@
-"""The management API's OpenAPI document, generated from the handlers' own models."""
+"""The management API's OpenAPI document, generated from the handlers' own models.
+
+What validates a request is what the document states (token_service.http.models): lengths,
+item counts, patterns, formats, one-of selectors, and the loaded scope catalog's scopes and
+roles as enums. Each operation lists the error statuses it may answer (its handler's, then
+API Gateway's and the authorizers' in front of it), the security scheme the deployed API
+uses, and OpenAPI links from the responses that carry a token's or a user's id to the
+operations that take it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,10 @@ from typing import Any
 
 from devserver.gateway import load_handler_module
 from devserver.template import api_routes, rest_apis
+from token_service.config import authorizer_config, management_config
+from token_service.domain.routes import load_route_map
+from token_service.domain.scopes import default_catalog
+from token_service.http.rest import ERROR_DESCRIPTIONS, error_response
 
 TITLE = "API token service"
 ERROR_SCHEMA = {
@@ -29,29 +41,64 @@ ERROR_SCHEMA = {
         }
     },
 }
-ERROR_RESPONSES = {
-    "400": "The request is not valid: the body names each field and the reason.",
-    "401": "No valid identity (console) or token (API).",
-    "403": "Your role, or the token's scopes, do not allow this.",
-    "404": "No such token, or not yours.",
-    "409": "Over the active-token cap, or a concurrent change; see the message.",
-    "413": "The request body is too large.",
-    "415": "The request body is not application/json.",
-    "503": "Temporarily unavailable; retry after Retry-After seconds.",
-}
 SECURITY_SCHEMES = {
+    # As API Gateway exports a Cognito user pool authorizer: the ID token is the Authorization
+    # header's whole value (no "Bearer" before it).
     "consoleUser": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "x-amazon-apigateway-authtype": "cognito_user_pools",
+        "description": (
+            "The console API's Cognito user pool authorizer: `Authorization: <ID token>`, a JWT the stack's user "
+            "pool issued (signature, issuer, expiry and token use checked before any function runs). The caller's "
+            "user, organisation and role are its `sub`, `custom:org_id` and `custom:role` claims, never the "
+            "request's."
+        ),
+    },
+    "apiToken": {
         "type": "http",
         "scheme": "bearer",
-        "bearerFormat": "JWT",
-        "description": "A Cognito ID token (the local dev server takes X-Dev-* headers instead).",
+        "bearerFormat": "lgk_ API token",
+        "description": (
+            "An API token (`Authorization: Bearer lgk_...`), checked by the token API's Lambda authorizer "
+            "(RFC 6750: never in the query string)."
+        ),
     },
-    "apiToken": {"type": "http", "scheme": "bearer", "description": "An API token: lgk_..."},
 }
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "required": True, "schema": {"type": "string"}}}
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": "The Bearer challenge (RFC 6750); bad credentials add an error code.",
+        "required": True,
+        "schema": {"type": "string", "pattern": '^Bearer realm="api-tokens"'},
+    }
+}
+# What API Gateway, its authorizers and the token API's web ACL answer before a handler runs.
+CONSOLE_GATEWAY = {
+    401: "No valid ID token of the console's user pool and app client, or no usable identity claims.",
+    429: ERROR_DESCRIPTIONS[429],
+}
+TOKEN_GATEWAY = {
+    400: "An access_token in the query string (RFC 6750: two ways of sending credentials), or invalid input.",
+    401: "No Bearer credentials, or a token that is malformed, unknown, disabled, expired or revoked.",
+    429: ERROR_DESCRIPTIONS[429],
+    503: "The token could not be checked, or the store is unavailable; retry after Retry-After seconds.",
+}
+INSUFFICIENT_SCOPE = "The token lacks a scope this route requires."
+# Response fields that carry what a path parameter takes (OpenAPI links).
+LINK_SOURCES = {"token_id": ("token_id",), "user_id": ("user_id", "owner_id")}
 
 
 def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     """Merges the OpenAPI schemas of every function's resolver into one document."""
+    catalog = default_catalog(management_config().scope_catalog_path)
+    enums = {"scopes": list(catalog.descriptions), "roles": list(catalog.roles)}
+    needs_scopes = {
+        (route.method, route.resource)
+        for route in load_route_map(authorizer_config().route_map_path)
+        if route.required_scopes
+    }
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": "1.0.0"},
@@ -67,25 +114,79 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
             continue
         seen.add(route.code_dir.name)
         module = load_handler_module(route.code_dir, route.handler)
-        paths, schemas = module.app.openapi_paths()
-        security = [{"apiToken": []}] if apis[route.api].authorizer else [{"consoleUser": []}]
+        paths, schemas = module.app.openapi_paths(enums)
+        token_api = apis[route.api].authorizer is not None
         for path, operations in paths.items():
-            for operation in operations.values():
-                operation["security"] = security
-                _document_errors(operation)
+            for method, operation in operations.items():
+                operation["security"] = [{"apiToken": []}] if token_api else [{"consoleUser": []}]
+                gateway = dict(TOKEN_GATEWAY if token_api else CONSOLE_GATEWAY)
+                if token_api and (method.upper(), path) in needs_scopes:
+                    gateway[403] = INSUFFICIENT_SCOPE
+                _document_errors(operation, gateway, token_api)
             document["paths"].setdefault(path, {}).update(operations)
         document["components"]["schemas"].update(schemas)
+    _add_links(document)
     return document
 
 
-def _document_errors(operation: dict[str, Any]) -> None:
-    """The error answers every operation may give, all with the one error body."""
-    responses = operation.setdefault("responses", {})
-    for status, description in ERROR_RESPONSES.items():
-        responses.setdefault(
-            status,
-            {
-                "description": description,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            },
-        )
+def _document_errors(operation: dict[str, Any], gateway: dict[int, str], token_api: bool) -> None:
+    """The answers of the gateway in front of the handler, merged into the handler's own."""
+    responses = operation["responses"]
+    for status, description in gateway.items():
+        responses.setdefault(str(status), error_response(description))
+    if token_api:
+        responses["401"]["headers"] = WWW_AUTHENTICATE
+    if "503" in responses:
+        responses["503"]["headers"] = RETRY_AFTER
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _add_links(document: dict[str, Any]) -> None:
+    """A link from each success answer that carries an id (at its top level, or in the first
+    item of a list) to each operation whose path takes it: create -> get, revoke, rotate..."""
+    schemas = document["components"]["schemas"]
+    targets = [
+        (operation, [parameter["name"] for parameter in operation.get("parameters", []) if parameter["in"] == "path"])
+        for operations in document["paths"].values()
+        for operation in operations.values()
+    ]
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                if not status.startswith("2"):
+                    continue
+                fields = _id_fields(response["content"]["application/json"]["schema"], schemas)
+                links = {}
+                for target, path_parameters in targets:
+                    pointers = [_source(name, fields) for name in path_parameters]
+                    if not path_parameters or None in pointers:
+                        continue
+                    links[f"{target['operationId']}"] = {
+                        "operationId": target["operationId"],
+                        "parameters": {
+                            f"path.{name}": f"$response.body#{pointer}"
+                            for name, pointer in zip(path_parameters, pointers, strict=True)
+                        },
+                    }
+                if links:
+                    response["links"] = links
+
+
+def _source(parameter: str, fields: dict[str, str]) -> str | None:
+    return next((fields[name] for name in LINK_SOURCES.get(parameter, (parameter,)) if name in fields), None)
+
+
+def _id_fields(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, str]:
+    """Field name -> JSON pointer of the string fields of a response, and of its lists' first items."""
+    properties = _resolve(schema, schemas).get("properties", {})
+    fields = {name: f"/{name}" for name, value in properties.items() if value.get("type") == "string"}
+    for name, value in properties.items():
+        if value.get("type") == "array" and "$ref" in value.get("items", {}):
+            for field, pointer in _id_fields(value["items"], schemas).items():
+                fields.setdefault(field, f"/{name}/0{pointer}")
+    return fields
+
+
+def _resolve(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    reference = schema.get("$ref", "")
+    return schemas[reference.rsplit("/", 1)[-1]] if reference else schema

@@ -6,6 +6,11 @@
   points elsewhere (DynamoDB Local, dynalite, a real table).
 - The cleanup runs on its template schedule, and on demand: POST /_dev/cleanup.
 - The console is at /, the OpenAPI document at /openapi.json, rendered at /docs.
+- Sign-in: a local Cognito user pool on moto (devserver/cognito.py) with seeded users, and a
+  stand-in for its managed login (devserver/managed_login.py); console requests need its ID
+  token, checked as API Gateway's Cognito authorizer does. X-Dev-* identity headers only with
+  --dev-identity-headers (tests). Cross-site writes are refused, and the server binds
+  127.0.0.1 unless --host says otherwise.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 # FlushStageAuthorizersCache (REST) and ResetAuthorizersCache (HTTP APIs), as botocore sends them.
 _FLUSH_PATH = re.compile(r"(?:/v2)?/(?P<kind>restapis|apis)/(?P<api>[^/]+)/stages/(?P<stage>[^/]+)/cache/authorizers")
 DEFAULT_IDENTITY = {"user_id": "alice", "org_id": "org-acme", "role": "admin"}
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (what --host may say, not what it binds)
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def schedule_seconds(expression: str) -> float:
@@ -63,9 +71,15 @@ class DevServer:
         dynamodb_endpoint: str | None,
         cleanup_interval: float | None,
         read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+        dev_identity_headers: bool = False,
     ) -> None:
         self.host = host
         self.port = port
+        # X-Dev-User-Id/-Org-Id/-Role (and DEV_USER_ID/... when absent) stand for an ID token:
+        # for tests only, never by default (anything on this machine could send them).
+        self.dev_identity_headers = dev_identity_headers
+        self.user_pool: Any = None
+        self.managed_login: Any = None
         self.dynamodb_endpoint = dynamodb_endpoint
         self.cleanup_interval = cleanup_interval or schedule_seconds(parameter_default("CleanupSchedule"))
         self.read_timeout = read_timeout
@@ -116,6 +130,9 @@ class DevServer:
                 # Revokes flush this server's authorizer caches, as they flush API Gateway's.
                 "AWS_ENDPOINT_URL_API_GATEWAY": self_endpoint,
                 "AWS_ENDPOINT_URL_APIGATEWAYV2": self_endpoint,
+                # The console's origin (CORS): here the console is served by this server itself, where
+                # template.yaml has its CloudFront distribution (devserver/gateway.py reads it too).
+                "CONSOLE_ORIGIN": self_endpoint,
                 "AWS_ENDPOINT_URL_SQS": moto_endpoint,
                 "PROTECTED_APIS": ",".join(f"restapis/{api}/stages/local" for api in ("tokenapi", "exampleapi")),
             }
@@ -123,6 +140,88 @@ class DevServer:
         self._ensure_table(endpoint)
         self._ensure_event_bus(moto_endpoint)
         self._ensure_flush_queue(moto_endpoint)
+        self._start_user_pool(moto_endpoint)
+
+    def _start_user_pool(self, moto_endpoint: str) -> None:
+        """The local user pool and its managed login; the console functions accept its client's tokens."""
+        from devserver.cognito import LocalUserPool
+        from devserver.managed_login import ManagedLogin
+
+        redirect_uris = [f"{origin}/" for origin in self.origins()]
+        self.user_pool = LocalUserPool(moto_endpoint, redirect_uris, os.environ.get("DEV_USER_PASSWORD") or None)
+        self.managed_login = ManagedLogin(self.user_pool)
+        os.environ["CONSOLE_CLIENT_IDS"] = self.user_pool.client_id
+
+    # -- origins -------------------------------------------------------------------------------
+
+    def origins(self) -> list[str]:
+        """This server's own origins: the loopback names, and the --host it was given."""
+        names = ["127.0.0.1", "localhost"]
+        if self.host not in {*names, *WILDCARD_HOSTS}:
+            names.append(self.host)
+        return [f"http://{f'[{name}]' if ':' in name else name}:{self.port}" for name in names]
+
+    def origin_of(self, request: IncomingRequest) -> str:
+        """The origin the request was sent to, when it is one of this server's; else the first."""
+        host = _header(request.headers, "Host")
+        candidate = f"http://{host}" if host else None
+        origins = self.origins()
+        return candidate if candidate in origins else origins[0]
+
+    def front_door(self, request: IncomingRequest) -> Response | None:
+        """Refuses what a page of another site could make a browser send here: a request for
+        another host name (DNS rebinding) when bound to loopback, an unsafe method from another
+        origin, a body that is not JSON (an HTML form or a no-preflight fetch cannot send JSON)."""
+        from devserver.managed_login import PATHS as SIGN_IN_PATHS
+
+        host = _header(request.headers, "Host")
+        if host is not None and self.host in LOOPBACK_HOSTS and _hostname(host) not in LOOPBACK_HOSTS:
+            return json_error(
+                421,
+                "misdirected_request",
+                "This server answers for 127.0.0.1 and localhost only.",
+                "Host",
+                "must be a loopback name",
+            )
+        origin = _header(request.headers, "Origin")
+        if request.method in UNSAFE_METHODS and origin is not None:
+            own = set(self.origins())
+            if self.host in WILDCARD_HOSTS and host:
+                own.add(f"http://{host}")
+            if origin not in own:
+                return json_error(
+                    403,
+                    "forbidden",
+                    "Cross-site request refused: the Origin is not this server's.",
+                    "Origin",
+                    "must be this server's own origin",
+                )
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if request.body and request.path not in SIGN_IN_PATHS and media_type != "application/json":
+            return json_error(
+                415,
+                "unsupported_media_type",
+                "A request body must be JSON, with Content-Type: application/json.",
+                "Content-Type",
+                "must be application/json",
+            )
+        return None
+
+    def console_config(self, request: IncomingRequest) -> dict[str, Any]:
+        """/config.json: what the console needs to sign in and call the API (the deployed console's
+        is written by the deploy)."""
+        origin = self.origin_of(request)
+        config: dict[str, Any] = {
+            "apiUrl": origin,
+            "userPoolId": self.user_pool.pool_id,
+            "clientId": self.user_pool.client_id,
+            "authDomain": origin,  # the managed login stand-in is on this server
+            "redirectUri": f"{origin}/",
+            "region": "us-east-1",
+        }
+        if self.dev_identity_headers:
+            config["devIdentityHeaders"] = True
+        return config
 
     @staticmethod
     def _ensure_table(endpoint: str) -> None:
@@ -159,11 +258,23 @@ class DevServer:
     # -- serving -------------------------------------------------------------------------
 
     def serve(self) -> None:
+        from devserver.cognito import IdTokenVerifier
         from devserver.gateway import LocalGateway, example_routes
 
         assert self.http is not None
+        verifier = IdTokenVerifier(self.user_pool.issuer, self.user_pool.jwks_url)
+        client_id = self.user_pool.client_id
+        dev_headers = self.dev_identity_headers
+
+        def console_caller(headers: Mapping[str, str]) -> Any:
+            """The Cognito authorizer: an ID token in Authorization, else (tests only) X-Dev-* headers."""
+            authorization = _header(headers, "Authorization")
+            if authorization or not dev_headers:
+                return verifier.claims(authorization)
+            return console_identity(headers, client_id)
+
         self.gateway = LocalGateway(
-            console_identity,
+            console_caller,
             extra_routes=example_routes(os.environ.get("ROUTE_SCOPES_PATH")),
             # As a deployment's AuthorizerCacheSeconds: the gateway's cache time, and the authorizer's.
             cache_seconds=int(os.environ["AUTHORIZER_CACHE_SECONDS"]),
@@ -176,7 +287,23 @@ class DevServer:
         print(
             f"  DynamoDB: {os.environ['DYNAMODB_ENDPOINT_URL']}  cleanup every {self.cleanup_interval:g}s", flush=True
         )
+        self._print_users()
         self.http.serve_forever(poll_interval=0.2)  # werkzeug's: returns on Ctrl-C
+
+    def _print_users(self) -> None:
+        from devserver.cognito import SEED_USERS
+
+        pool = self.user_pool
+        print(f"  sign in at {self.origins()[0]}/ (local user pool {pool.pool_id}):", flush=True)
+        for user in SEED_USERS:
+            where = f"{user.org_id} {user.role}" if user.org_id else "no organisation, no role"
+            print(f"    {user.email:<24} {pool.passwords[user.email]}  {where}", flush=True)
+        if self.dev_identity_headers:
+            print(
+                "  --dev-identity-headers: X-Dev-User-Id/-Org-Id/-Role headers (or DEV_USER_ID/... when absent) "
+                "act as a signed-in user. For tests only.",
+                flush=True,
+            )
 
     def run_cleanup(self) -> dict[str, Any]:
         from devserver.gateway import LambdaContext, load_handler_module
@@ -241,16 +368,30 @@ class DevServer:
             self._moto.stop()
 
 
-def console_identity(headers: Mapping[str, str]) -> Any:
-    """Stands in for the Cognito login: the console's identity switcher sends X-Dev-* headers."""
-    from devserver.gateway import Identity
+def console_identity(headers: Mapping[str, str], client_id: str | None = None) -> Any:
+    """With --dev-identity-headers only (tests): X-Dev-* headers, else DEV_USER_ID/DEV_ORG_ID/
+    DEV_ROLE, else alice, an admin of org-acme, stand for an ID token of `client_id`."""
+    from devserver.gateway import SAMPLE_CLIENT_ID, Identity
 
     lowered = {key.lower(): value for key, value in headers.items()}
     return Identity(
         user_id=lowered.get("x-dev-user-id") or os.environ.get("DEV_USER_ID", DEFAULT_IDENTITY["user_id"]),
         org_id=lowered.get("x-dev-org-id") or os.environ.get("DEV_ORG_ID", DEFAULT_IDENTITY["org_id"]),
         role=lowered.get("x-dev-role") or os.environ.get("DEV_ROLE", DEFAULT_IDENTITY["role"]),
+        client_id=client_id or SAMPLE_CLIENT_ID,
     )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
+
+
+def _hostname(host: str) -> str:
+    """The name of a Host header's value, without its port ("[::1]:3000" -> "::1")."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 # -- the WSGI application -------------------------------------------------------------------
@@ -273,7 +414,17 @@ def _respond(server: DevServer, request: IncomingRequest) -> Response:
     """The dev server's own resources (GET, and HEAD as GET without the body), the cache flushes
     revokes send to API Gateway, then the APIs as API Gateway answers them."""
     method, path = request.method, request.path
+    refused = server.front_door(request)
+    if refused is not None:
+        return refused
+    signing_in = server.managed_login.handle(request) if server.managed_login is not None else None
+    if signing_in is not None:
+        return signing_in
     if method in ("GET", "HEAD"):
+        if path == "/config.json":  # the console's configuration (the deploy writes the deployed one)
+            config = _json(200, server.console_config(request))
+            config.headers["Cache-Control"] = "no-store"
+            return config
         if path == "/" or path.startswith("/console/"):
             return _static(path)
         if path == "/openapi.json":
@@ -323,7 +474,18 @@ def _static(path: str) -> Response:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devserver", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="Address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes the service to the network)",
+    )
+    parser.add_argument(
+        "--dev-identity-headers",
+        action="store_true",
+        default=os.environ.get("DEV_IDENTITY_HEADERS", "").lower() in {"1", "true"},
+        help="For tests only: X-Dev-User-Id/-Org-Id/-Role headers (or DEV_USER_ID/... when absent) act as a "
+        "signed-in user when a request has no Authorization header (or DEV_IDENTITY_HEADERS=1)",
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument(
         "--dynamodb-endpoint",
@@ -339,7 +501,14 @@ def main(argv: list[str] | None = None) -> int:
         f"closed (default {DEFAULT_READ_TIMEOUT_SECONDS:g}, or DEV_READ_TIMEOUT_SECONDS)",
     )
     args = parser.parse_args(argv)
-    server = DevServer(args.host, args.port, args.dynamodb_endpoint, args.cleanup_interval, args.read_timeout)
+    server = DevServer(
+        args.host,
+        args.port,
+        args.dynamodb_endpoint,
+        args.cleanup_interval,
+        args.read_timeout,
+        dev_identity_headers=args.dev_identity_headers,
+    )
     try:
         server.bind()
     except OSError as error:

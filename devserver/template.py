@@ -84,10 +84,55 @@ class Authorizer:
 
 
 @dataclass(frozen=True)
+class Cors:
+    """An AWS::Serverless::Api's Cors: SAM gives every path of the API an OPTIONS method (a mock
+    integration, no authorizer) answering with these headers. Values as the template writes them
+    (quoted literals or intrinsics, see header_value)."""
+
+    allow_origin: Any
+    allow_headers: Any = None
+    allow_methods: Any = None  # None: SAM lists each path's own methods and OPTIONS
+    max_age: Any = None
+    allow_credentials: bool = False
+
+
+@dataclass(frozen=True)
 class RestApi:
     logical_id: str
     authorizer: Authorizer | None  # None: the Cognito user pool authorizer
     gateway_responses: dict[str, Any]
+    cors: Cors | None = None  # None: no OPTIONS methods, no preflight answered
+
+
+# How template.yaml names the console's origin (its CloudFront distribution's domain), as a header
+# value of the console API; a local run serves the console itself.
+CONSOLE_ORIGIN_VALUE = {"Sub": "'https://${ConsoleDistribution.DomainName}'"}
+
+
+def header_value(value: Any, console_origin: str | None) -> str | None:
+    """A static header value of a gateway response or of Cors as API Gateway sends it: a quoted
+    literal's text, or for the console's origin `console_origin` (None: the header is left out,
+    as there is no console). Any other intrinsic is an error, so that the template cannot gain
+    a value the emulation silently gets wrong."""
+    if value == CONSOLE_ORIGIN_VALUE:
+        return console_origin
+    if isinstance(value, str):
+        return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == "'" else value
+    raise ValueError(f"template.yaml: no local value for the header value {value!r}")
+
+
+def _cors(value: Any) -> Cors | None:
+    if value is None:
+        return None
+    if isinstance(value, dict) and "AllowOrigin" in value:
+        return Cors(
+            allow_origin=value["AllowOrigin"],
+            allow_headers=value.get("AllowHeaders"),
+            allow_methods=value.get("AllowMethods"),
+            max_age=value.get("MaxAge"),
+            allow_credentials=value.get("AllowCredentials") is True,
+        )
+    return Cors(allow_origin=value)  # Cors: <origin> sets the origin alone
 
 
 @dataclass(frozen=True)
@@ -135,6 +180,7 @@ def function(logical_id: str, path: Path = TEMPLATE_PATH) -> Function:
 @cache
 def rest_apis(path: Path = TEMPLATE_PATH) -> dict[str, RestApi]:
     apis = {}
+    global_cors = load_template(path).get("Globals", {}).get("Api", {}).get("Cors")
     for logical_id, resource in load_template(path)["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Api":
             continue
@@ -156,7 +202,9 @@ def rest_apis(path: Path = TEMPLATE_PATH) -> dict[str, RestApi]:
                 cache_seconds=int(resolve(identity.get("ReauthorizeEvery", 300), path)),
                 timeout_seconds=float(handler.timeout),
             )
-        apis[logical_id] = RestApi(logical_id, authorizer, properties.get("GatewayResponses", {}))
+        apis[logical_id] = RestApi(
+            logical_id, authorizer, properties.get("GatewayResponses", {}), _cors(properties.get("Cors", global_cors))
+        )
     return apis
 
 

@@ -29,6 +29,8 @@ os.environ.update(
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "EVENT_BUS_NAME": "api-tokens-test",
         "NOTIFY_BEFORE_DAYS": "7,1",
+        # The app client of devserver.gateway.Identity's claims and of the sample events (`aud`).
+        "CONSOLE_CLIENT_IDS": "4example0client0id0abcdef",
     }
 )
 os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
@@ -58,7 +60,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dynamodb_backends: also run against dynalite (DynamoDB's own validation)")
     config.addinivalue_line("markers", "clock_at(moment): the service's clock starts at this datetime or epoch")
-    config.addinivalue_line("markers", "devserver(identity_fallback=True, env={}): how the module's dev server starts")
+    config.addinivalue_line(
+        "markers", "devserver(identity_headers=True, identity_fallback=True, env={}): how the module's server starts"
+    )
 
 
 def dynamodb_backends(config: pytest.Config) -> list[str]:
@@ -155,15 +159,49 @@ def outsider_admin(dynamodb: object) -> Console:
     return Console(Identity(user_id="user-globex-admin", org_id=OTHER_ORG, role="admin"))
 
 
+class LeakScan(logging.Handler):
+    """On the root logger: every record of every library (botocore, Powertools, moto, the dev
+    server...), DEBUG included, formatted as a log line would be; keeps those that hold a token
+    or an Authorization value.
+
+    Except the tests' own HTTP clients: urllib3 (under requests) logs each request's URL at
+    DEBUG, and the tests that check a token in a query string is refused send one there on
+    purpose; selenium logs what the browser test types and reads. In this process urllib3
+    carries only the tests' requests: moto answers botocore before urllib3, and in tests/system
+    the service runs in a process of its own."""
+
+    CLIENTS = ("urllib3", "selenium")
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.split(".", 1)[0] in self.CLIENTS:
+            return
+        line = self.format(record)
+        if "Bearer " in line or TOKEN_IN_TEXT.search(line):
+            self.leaks.append(line)
+
+
 @pytest.fixture(autouse=True)
 def service_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     """The service's log lines exactly as Lambda would ship them (Powertools JSON).
 
-    Autouse: after every test of the suite, no log line may contain a token."""
+    Autouse: after every test of the suite, no log line may contain a token, at any level. The
+    service's logger and the root logger (every library's records) log from DEBUG up during
+    the test, whatever POWERTOOLS_LOG_LEVEL says, so a `logger.debug` of a secret is caught."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
-    logger._logger.addHandler(handler)
+    service_logger, root = logger._logger, logging.getLogger()
+    levels = service_logger.level, root.level
+    scan = LeakScan()
+    service_logger.addHandler(handler)
+    root.addHandler(scan)
+    service_logger.setLevel(logging.DEBUG)
+    root.setLevel(logging.DEBUG)
     write_to_stdout = observability.write_decision_line
 
     def write_decision_line(line: str) -> None:  # the authorizer's lines: to stdout, and here
@@ -172,11 +210,17 @@ def service_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
 
     monkeypatch.setattr(observability, "write_decision_line", write_decision_line)
     yield stream
-    logger._logger.removeHandler(handler)
+    service_logger.removeHandler(handler)
+    root.removeHandler(scan)
+    service_logger.setLevel(levels[0])
+    root.setLevel(levels[1])
     text = stream.getvalue()
     leaked = TOKEN_IN_TEXT.findall(text)
     assert not leaked, f"a token reached the service's logs: {leaked[0][:8]}..."
     assert "Bearer " not in text, "an Authorization header value reached the service's logs"
+    assert not scan.leaks, "a token or an Authorization value reached a log line: " + TOKEN_IN_TEXT.sub(
+        lambda token: token[0][:8] + "...", scan.leaks[0]
+    )
 
 
 @pytest.fixture

@@ -4,9 +4,13 @@ process."""
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -15,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import jwt
 import requests
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
@@ -285,6 +291,101 @@ class RunningServer:
         if self._reader is not None:
             self._reader.join(timeout=10)
         return code, self.output()
+
+
+# -- signing in to the dev server's local user pool ------------------------------------------------
+
+SEED_PASSWORD = "Local-Test-Passw0rd"  # DEV_USER_PASSWORD of the test servers: every seeded user's
+SEEDED = {  # the seeded users (devserver/cognito.py): email -> (organisation, role)
+    "alice@acme.example": ("org-acme", "admin"),
+    "bob@acme.example": ("org-acme", "member"),
+    "carol@acme.example": ("org-acme", "viewer"),
+    "dave@globex.example": ("org-globex", "admin"),
+    "erin@globex.example": ("org-globex", "member"),
+    "frank@globex.example": ("org-globex", "viewer"),
+    "nora@newcomer.example": (None, None),
+}
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE code verifier and its S256 challenge (RFC 7636)."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def authorize_query(config: dict[str, Any], challenge: str, state: str = "state-1") -> dict[str, str]:
+    return {
+        "response_type": "code",
+        "client_id": config["clientId"],
+        "redirect_uri": config["redirectUri"],
+        "scope": "openid email profile",
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+
+
+def sign_in(
+    server: RunningServer, username: str, password: str = SEED_PASSWORD, http: requests.Session | None = None
+) -> dict[str, Any]:
+    """The console's sign-in, over HTTP: /oauth2/authorize, the sign-in form, the code for tokens
+    at /oauth2/token. Returns the token endpoint's answer (id_token, access_token, ...)."""
+    http = http or requests.Session()
+    config = http.get(f"{server.url}/config.json", timeout=30).json()
+    verifier, challenge = pkce_pair()
+    query = authorize_query(config, challenge)
+    answer = http.get(f"{server.url}/oauth2/authorize", params=query, allow_redirects=False, timeout=30)
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["Location"]
+    if location.startswith("/login"):
+        answer = http.post(
+            server.url + location,
+            data={"username": username, "password": password},
+            headers={"Origin": server.url},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert answer.status_code == 302, answer.text
+        location = answer.headers["Location"]
+    redirect = urllib.parse.urlsplit(location)
+    callback = urllib.parse.parse_qs(redirect.query)
+    assert callback["state"] == ["state-1"], location
+    tokens = http.post(
+        f"{server.url}/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": config["clientId"],
+            "code": callback["code"][0],
+            "redirect_uri": config["redirectUri"],
+            "code_verifier": verifier,
+        },
+        timeout=30,
+    )
+    assert tokens.status_code == 200, tokens.text
+    result: dict[str, Any] = tokens.json()
+    return result
+
+
+@functools.cache  # building the private key checks it, which takes about a second
+def moto_signing_key() -> Any:
+    """The private key every moto user pool signs its tokens with (moto ships it, and serves its
+    public half as each pool's JWKS, kid "dummy"): tokens made with it are ones the local pool
+    could have issued, with whatever claims a test needs (expired, another pool's issuer...)."""
+    from jwt.algorithms import RSAAlgorithm
+    from moto.utilities.utils import load_resource
+
+    return RSAAlgorithm.from_jwk(json.dumps(load_resource("cognitoidp/resources/jwks-private.json")))
+
+
+def make_token(claims: dict[str, Any], key: Any = None, algorithm: str = "RS256", kid: str = "dummy") -> str:
+    """A JWT with these claims, signed with `key` (default: the local pool's own)."""
+    return jwt.encode(claims, key if key is not None else moto_signing_key(), algorithm=algorithm, headers={"kid": kid})
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
 
 
 def start_server(port: int | None = None, extra_args: list[str] | None = None) -> RunningServer:

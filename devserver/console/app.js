@@ -1,6 +1,6 @@
 "use strict";
 // The API Tokens settings page. Plain JavaScript, no build step.
-// Identity: locally the dev server stands in for Cognito and reads X-Dev-* headers.
+// Who calls: auth.js (sign-in, the ID token, sign-out); the hooks it needs are at the end.
 
 const $ = (selector) => document.querySelector(selector);
 const DAY_MS = 86400000;
@@ -8,7 +8,6 @@ const HOUR_MS = 3600000;
 // The overlap a regeneration leaves the old token (the API's ISO-8601 durations).
 const GRACE_MS = { PT0S: 0, PT1H: HOUR_MS, P1D: DAY_MS, P7D: 7 * DAY_MS, P30D: 30 * DAY_MS };
 const state = {
-  identity: loadIdentity(),
   role: null,
   next: null,
   policy: null,
@@ -18,23 +17,16 @@ const state = {
   loading: Promise.resolve(),
 };
 
-function loadIdentity() {
-  const saved = JSON.parse(localStorage.getItem("devIdentity") || "null");
-  return saved || { user: "alice", org: "org-acme", role: "admin" };
-}
-
 async function api(method, path, { body, query } = {}) {
-  const url = new URL(path, window.location.origin);
+  await ConsoleAuth.ensureFresh(draftOfGenerateForm); // an expired session signs in again first
+  const url = new URL(ConsoleAuth.apiUrl() + path);
   Object.entries(query || {}).forEach(([key, value]) => {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
   });
-  const headers = {
-    "X-Dev-User-Id": state.identity.user,
-    "X-Dev-Org-Id": state.identity.org,
-    "X-Dev-Role": state.identity.role,
-  };
+  const headers = ConsoleAuth.headers();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  await ConsoleAuth.answered(response.status, draftOfGenerateForm); // a refused session signs out
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = { error: { message: text } }; }
@@ -509,20 +501,12 @@ async function submitSettings(event) {
 }
 
 async function start() {
-  $("#identity-user").value = state.identity.user;
-  $("#identity-org").value = state.identity.org;
-  $("#identity-role").value = state.identity.role;
   await Promise.all([loadScopes(), loadPolicy()]);
   showSettings();
   await loadTokens();
+  restoreDraft(ConsoleAuth.takeDraft());
 }
 
-$("#identity").addEventListener("submit", (event) => {
-  event.preventDefault();
-  state.identity = { user: $("#identity-user").value.trim(), org: $("#identity-org").value.trim(), role: $("#identity-role").value };
-  localStorage.setItem("devIdentity", JSON.stringify(state.identity));
-  state.loading = state.loading.then(start); // one load at a time: the last identity wins
-});
 $("#generate-open").addEventListener("click", openGenerate);
 $("#generate-cancel").addEventListener("click", closeGenerate);
 $("#generate-form").addEventListener("submit", submitGenerate);
@@ -545,4 +529,45 @@ document.addEventListener("keydown", (event) => {
   // (An open dialog closes itself on Escape.)
   if (event.key === "Escape" && !$("#generate").hidden && !$("#regenerate").open) closeGenerate();
 });
-state.loading = start();
+
+// -- sign-in hooks (auth.js) ---------------------------------------------------------------------
+
+// Signing out, switching user or a refused session: nothing of the previous user stays on the
+// page, neither a secret nor any message nor their tokens.
+function resetSession() {
+  $("#new-token-value").value = "";
+  $("#new-token-note").textContent = "";
+  $("#new-token").hidden = true;
+  if ($("#regenerate").open) $("#regenerate").close();
+  $("#generate-form").reset();
+  clearFieldErrors();
+  $("#generate").hidden = true;
+  clearFieldErrors($("#settings-form"));
+  for (const id of ["#copy-status", "#bulk-status", "#settings-status"]) $(id).textContent = "";
+  showPageError("");
+  $("#token-rows").replaceChildren();
+  $("#scope-list").replaceChildren();
+  $("#settings").hidden = true;
+  Object.assign(state, { role: null, next: null, policy: null, regenerating: null, afterSecret: null });
+  state.hints.clear();
+}
+
+// The create form's content, kept across a re-sign-in (none when the form is closed).
+function draftOfGenerateForm() {
+  if ($("#generate").hidden) return null;
+  const scopes = [...document.querySelectorAll("#scope-list input:checked")].map((box) => box.value);
+  return { name: $("#token-name").value, expires_at: $("#token-expiry").value, scopes };
+}
+
+function restoreDraft(draft) {
+  if (!draft) return;
+  openGenerate();
+  $("#token-name").value = draft.name || "";
+  if (draft.expires_at) $("#token-expiry").value = draft.expires_at;
+  document.querySelectorAll("#scope-list input").forEach((box) => { box.checked = (draft.scopes || []).includes(box.value); });
+}
+
+ConsoleAuth.begin({
+  onReset: resetSession,
+  onSwitch: () => { state.loading = state.loading.then(start); }, // one load at a time: the last identity wins
+}).then((signedIn) => { if (signedIn) state.loading = start(); });

@@ -33,6 +33,11 @@ app = RestResolver()
     response=CreatedTokenView,
     status=201,
     description="Token created",
+    errors={
+        403: "Your role may not create tokens, or may not grant a scope (the answer names it).",
+        409: "You hold the organisation's maximum of active tokens, or a concurrent change won (retry).",
+        503: "",
+    },
 )
 def create_token(body: CreateTokenRequest) -> JsonResponse:
     service = get_service()
@@ -52,6 +57,12 @@ def create_token(body: CreateTokenRequest) -> JsonResponse:
     response=RotatedTokenView,
     status=201,
     description="Token rotated",
+    errors={
+        403: "",
+        404: "",
+        409: "Already rotated (the answer names its successor), not active, or the owner is at the token cap.",
+        503: "",
+    },
 )
 def rotate_token(path: TokenIdPath, body: RotateTokenRequest) -> JsonResponse:
     service = get_service()
@@ -61,6 +72,16 @@ def rotate_token(path: TokenIdPath, body: RotateTokenRequest) -> JsonResponse:
     return json_response(201, RotatedTokenView.from_rotation(rotated, service.clock()))
 
 
-lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
+# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
+lambda_handler: Any = token_service.startup.through_first_event(
+    # Only ID tokens of the console's app clients (CONSOLE_CLIENT_IDS) are accepted; every answer
+    # allows the console's origin (CONSOLE_ORIGIN, CORS).
+    lambda_handler_for(
+        app,
+        management_config().sdk_tracing,
+        management_config().console_clients(),
+        cors_origin=management_config().console_origin,
+    )
+)
 
 token_service.startup.finished()

@@ -15,7 +15,14 @@ from token_service.wiring import get_service
 app = RestResolver()
 
 
-@app.route("GET", "/tokens", summary="List tokens, newest first", query=TokenListQuery, response=TokenPageView)
+@app.route(
+    "GET",
+    "/tokens",
+    summary="List tokens, newest first",
+    query=TokenListQuery,
+    response=TokenPageView,
+    errors={403: "Only admins may list another user's or the whole organisation's tokens.", 503: ""},
+)
 def list_tokens(query: TokenListQuery) -> JsonResponse:
     service = get_service()
     page = service.list_tokens(
@@ -32,7 +39,12 @@ def list_tokens(query: TokenListQuery) -> JsonResponse:
 
 
 @app.route(
-    "GET", "/tokens/{token_id}", summary="Get one token's metadata", path_parameters=TokenIdPath, response=TokenView
+    "GET",
+    "/tokens/{token_id}",
+    summary="Get one token's metadata",
+    path_parameters=TokenIdPath,
+    response=TokenView,
+    errors=(403, 404, 503),
 )
 def get_token(path: TokenIdPath) -> JsonResponse:
     service = get_service()
@@ -40,6 +52,16 @@ def get_token(path: TokenIdPath) -> JsonResponse:
     return json_response(200, TokenView.from_record(record, service.clock()))
 
 
-lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
+# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
+lambda_handler: Any = token_service.startup.through_first_event(
+    # Only ID tokens of the console's app clients (CONSOLE_CLIENT_IDS) are accepted; every answer
+    # allows the console's origin (CONSOLE_ORIGIN, CORS).
+    lambda_handler_for(
+        app,
+        management_config().sdk_tracing,
+        management_config().console_clients(),
+        cors_origin=management_config().console_origin,
+    )
+)
 
 token_service.startup.finished()

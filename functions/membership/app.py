@@ -23,6 +23,7 @@ MEMBERSHIP_CALLS = frozenset(
 )
 
 
+@token_service.startup.through_first_event  # which creates the AWS clients: start-up work too
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:

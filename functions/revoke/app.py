@@ -36,6 +36,7 @@ app = RestResolver()
     summary="Revoke one token (idempotent)",
     path_parameters=TokenIdPath,
     response=TokenView,
+    errors=(403, 404, 409, 503),
 )
 def revoke_token(path: TokenIdPath) -> JsonResponse:
     service = get_service()
@@ -46,7 +47,14 @@ def revoke_token(path: TokenIdPath) -> JsonResponse:
     return json_response(200, TokenView.from_record(outcome.record, service.clock()))
 
 
-@app.route("POST", "/tokens/revoke", summary="Revoke tokens in bulk", body=BulkRevokeRequest, response=BulkRevokeView)
+@app.route(
+    "POST",
+    "/tokens/revoke",
+    summary="Revoke tokens in bulk",
+    body=BulkRevokeRequest,
+    response=BulkRevokeView,
+    errors={403: "Only admins may revoke another user's or the whole organisation's tokens.", 409: "", 503: ""},
+)
 def bulk_revoke(body: BulkRevokeRequest) -> JsonResponse:
     results = get_service().bulk_revoke(current_caller(app), body.selection())
     counts = Counter(result for _, result in results)
@@ -70,6 +78,7 @@ def bulk_revoke(body: BulkRevokeRequest) -> JsonResponse:
     path_parameters=TokenIdPath,
     body=TokenUpdate,
     response=TokenView,
+    errors={403: "", 404: "", 409: "The token is revoked or expired, or a concurrent change won (retry).", 503: ""},
 )
 def update_token(path: TokenIdPath, body: TokenUpdate) -> JsonResponse:
     service = get_service()
@@ -85,6 +94,7 @@ def update_token(path: TokenIdPath, body: TokenUpdate) -> JsonResponse:
     path_parameters=UserIdPath,
     body=MembershipUpdate,
     response=MembershipView,
+    errors={403: "Only admins may change a membership.", 409: "", 503: ""},
 )
 def put_member(path: UserIdPath, body: MembershipUpdate) -> JsonResponse:
     revoked, trimmed = get_service().change_membership(current_caller(app), path.user_id, body.role)
@@ -92,6 +102,16 @@ def put_member(path: UserIdPath, body: MembershipUpdate) -> JsonResponse:
     return json_response(200, MembershipView(user_id=path.user_id, role=body.role, revoked=revoked, trimmed=trimmed))
 
 
-lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
+# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
+lambda_handler: Any = token_service.startup.through_first_event(
+    # Only ID tokens of the console's app clients (CONSOLE_CLIENT_IDS) are accepted; every answer
+    # allows the console's origin (CONSOLE_ORIGIN, CORS).
+    lambda_handler_for(
+        app,
+        management_config().sdk_tracing,
+        management_config().console_clients(),
+        cors_origin=management_config().console_origin,
+    )
+)
 
 token_service.startup.finished()

@@ -14,7 +14,7 @@ from token_service.wiring import get_service
 app = RestResolver()
 
 
-@app.route("GET", "/scopes", summary="Scopes you may grant", response=ScopesView)
+@app.route("GET", "/scopes", summary="Scopes you may grant", response=ScopesView, errors=(403,))
 def list_scopes() -> JsonResponse:
     caller = current_caller(app)
     scopes = get_service().grantable_scopes(caller)
@@ -22,6 +22,16 @@ def list_scopes() -> JsonResponse:
     return json_response(200, view)
 
 
-lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
+# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
+lambda_handler: Any = token_service.startup.through_first_event(
+    # Only ID tokens of the console's app clients (CONSOLE_CLIENT_IDS) are accepted; every answer
+    # allows the console's origin (CONSOLE_ORIGIN, CORS).
+    lambda_handler_for(
+        app,
+        management_config().sdk_tracing,
+        management_config().console_clients(),
+        cors_origin=management_config().console_origin,
+    )
+)
 
 token_service.startup.finished()

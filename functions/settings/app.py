@@ -15,7 +15,7 @@ from token_service.wiring import get_service
 app = RestResolver()
 
 
-@app.route("GET", "/settings", summary="The organisation's token policy", response=PolicyView)
+@app.route("GET", "/settings", summary="The organisation's token policy", response=PolicyView, errors=(403, 503))
 def get_settings() -> JsonResponse:
     policy = get_service().get_policy(current_caller(app))
     return json_response(200, PolicyView.from_policy(policy))
@@ -27,6 +27,7 @@ def get_settings() -> JsonResponse:
     summary="Change the organisation's token policy (admins)",
     body=PolicyUpdate,
     response=PolicyView,
+    errors={403: "Only admins may change the policy.", 409: "", 503: ""},
 )
 def put_settings(body: PolicyUpdate) -> JsonResponse:
     policy = get_service().update_policy(current_caller(app), body.change())
@@ -34,6 +35,16 @@ def put_settings(body: PolicyUpdate) -> JsonResponse:
     return json_response(200, PolicyView.from_policy(policy))
 
 
-lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
+# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
+lambda_handler: Any = token_service.startup.through_first_event(
+    # Only ID tokens of the console's app clients (CONSOLE_CLIENT_IDS) are accepted; every answer
+    # allows the console's origin (CONSOLE_ORIGIN, CORS).
+    lambda_handler_for(
+        app,
+        management_config().sdk_tracing,
+        management_config().console_clients(),
+        cors_origin=management_config().console_origin,
+    )
+)
 
 token_service.startup.finished()

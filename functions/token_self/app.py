@@ -22,7 +22,7 @@ from token_service.wiring import get_service
 app = RestResolver()
 
 
-@app.route("GET", "/v1/token", summary="The calling token's metadata", response=PresentedTokenView)
+@app.route("GET", "/v1/token", summary="The calling token's metadata", response=PresentedTokenView, errors=(404, 503))
 def get_presented_token() -> JsonResponse:
     token = presented_token(app)
     service = get_service()
@@ -31,7 +31,13 @@ def get_presented_token() -> JsonResponse:
     return json_response(200, PresentedTokenView(**view.model_dump(), org_id=record.org_id))
 
 
-@app.route("DELETE", "/v1/token", summary="Revoke the calling token (for a token that has leaked)", response=TokenView)
+@app.route(
+    "DELETE",
+    "/v1/token",
+    summary="Revoke the calling token (for a token that has leaked)",
+    response=TokenView,
+    errors=(404, 409, 503),
+)
 def revoke_presented_token() -> JsonResponse:
     token = presented_token(app)
     service = get_service()
@@ -50,6 +56,11 @@ def revoke_presented_token() -> JsonResponse:
     response=RotatedTokenView,
     status=201,
     description="Token rotated",
+    errors={
+        404: "",
+        409: "Already rotated (the answer names its successor), not active, or the owner is at the token cap.",
+        503: "",
+    },
 )
 def rotate_presented_token(body: RotateTokenRequest) -> JsonResponse:
     token = presented_token(app)
@@ -62,6 +73,9 @@ def rotate_presented_token(body: RotateTokenRequest) -> JsonResponse:
     return json_response(201, RotatedTokenView.from_rotation(rotated, service.clock()))
 
 
-lambda_handler: Any = lambda_handler_for(app, management_config().sdk_tracing)
+# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
+lambda_handler: Any = token_service.startup.through_first_event(
+    lambda_handler_for(app, management_config().sdk_tracing)
+)
 
 token_service.startup.finished()

@@ -104,7 +104,7 @@ def test_name_is_trimmed_and_duplicate_scopes_are_merged(member: Console) -> Non
     "name",
     [
         pytest.param("x" * 100, id="100-chars"),
-        pytest.param("  " + "x" * 100 + "\t", id="100-chars-after-trim"),
+        pytest.param("  " + "x" * 96 + "  ", id="100-chars-with-spaces-to-trim"),
         pytest.param("Jenkins \u2013 prod (EU) \U0001f680", id="unicode"),
         pytest.param("a", id="one-char"),
     ],
@@ -213,6 +213,8 @@ def test_expiry_outside_the_representable_range_is_a_400_not_a_500(member: Conso
         pytest.param("\t\n \r", id="whitespace-only"),
         pytest.param("x" * 101, id="101-chars"),
         pytest.param("  " + "x" * 101 + "  ", id="101-chars-after-trim"),
+        pytest.param(" " + "x" * 100, id="101-chars-before-trim"),
+        pytest.param("\tleading tab", id="tab-at-either-end"),
         pytest.param("x" * 5000, id="huge"),
         pytest.param("line one\nline two", id="newline"),
         pytest.param("carriage\rreturn", id="carriage-return"),

@@ -1,8 +1,11 @@
 """The console in a real headless Chromium: generate, copy once, list, bulk-revoke; regenerate
-with a grace period, disable and enable, the organisation's policy form; a phone-wide screen."""
+with a grace period, disable and enable, the organisation's policy form; a phone-wide screen;
+sign-in through the local managed login, sign-out, an expired and a forged session, a user
+without an organisation."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -10,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import CHROMEDRIVER, CHROMIUM
+from support import CHROMEDRIVER, CHROMIUM, SEED_PASSWORD, sign_in, unverified_claims
 
 from token_service.domain.token_format import token_regex
 
@@ -397,3 +400,191 @@ def test_no_sideways_scrolling_on_a_phone(server, browser):
     assert fits(browser), "the generate form scrolls sideways at 375px"
     assert browser.find_element(By.ID, "settings").is_displayed()
     browser.save_screenshot(str(SCREENSHOT_DIR / "console-phone-settings.png")) if SCREENSHOT_DIR else None
+
+
+# -- sign-in (issue #13): the local managed login, as `make dev` runs it ------------------------------
+
+
+def sign_in_page(driver: webdriver.Chrome, email: str, password: str = SEED_PASSWORD) -> None:
+    """On the local managed login's form (the browser is there or on its way): signs in, and
+    waits for the console to show the signed-in user."""
+    form = wait(driver, expected_conditions.visibility_of_element_located((By.ID, "sign-in-form")))
+    assert "/login?" in driver.current_url
+    driver.find_element(By.ID, "username").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(password)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(driver, lambda d: email in d.find_element(By.ID, "session-user").text)
+    assert "code=" not in driver.current_url  # the code left the address bar
+
+
+def requests_since(server, mark: int) -> list[str]:
+    """The request lines the server logged since `mark` (a count of its output lines)."""
+    return [line for line in server.lines[mark:] if '"' in line and " HTTP/1.1" in line]
+
+
+def generate(driver: webdriver.Chrome, name: str) -> str:
+    wait(driver, expected_conditions.element_to_be_clickable((By.ID, "generate-open"))).click()
+    driver.find_element(By.ID, "token-name").send_keys(name)
+    wait(
+        driver,
+        expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#scope-list input[value='reports:read']")),
+    ).click()
+    driver.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    shown = wait(driver, expected_conditions.visibility_of_element_located((By.ID, "new-token-value")))
+    return str(shown.get_attribute("value"))
+
+
+def test_sign_in_create_sign_out_and_sign_in_as_another_user(signin_server, browser):
+    server = signin_server
+    browser.get(server.url + "/")
+    sign_in_page(browser, "alice@acme.example")  # the console sent the browser to sign in at once
+    assert "(org-acme, admin)" in browser.find_element(By.ID, "session-user").text
+    assert not browser.find_element(By.ID, "identity").is_displayed()  # no identity switcher
+
+    secret = generate(browser, "Signed-in token")
+    assert re.fullmatch(token_regex("lgk"), secret)
+    browser.find_element(By.ID, "copy-token").click()
+    wait(browser, lambda d: "Copied" in d.find_element(By.ID, "copy-status").text)
+    alice = sign_in(server, "alice@acme.example")["id_token"]
+    listed = server.request("GET", "/tokens", headers={"Authorization": alice}).json()["items"]
+    assert [token["name"] for token in listed] == ["Signed-in token"]
+    assert listed[0]["owner_id"] == unverified_claims(alice)["sub"]
+
+    # Sign out with the secret on screen: it goes, with every message, and managed login's session.
+    browser.find_element(By.ID, "sign-out").click()
+    panel = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "auth-panel")))
+    wait(browser, lambda d: "signed out" in panel.text)
+    assert secret not in browser.page_source
+    assert "Signed-in token" not in browser.page_source and "Copied" not in browser.page_source
+    assert not browser.find_element(By.ID, "session").is_displayed()
+    assert not browser.find_element(By.ID, "generate-open").is_displayed()
+    browser.save_screenshot(str(SCREENSHOT_DIR / "console-signed-out.png")) if SCREENSHOT_DIR else None
+
+    # Another user: the password is asked again (the managed login session ended with the sign-out).
+    browser.find_element(By.ID, "sign-in").click()
+    sign_in_page(browser, "dave@globex.example")
+    assert "(org-globex, admin)" in browser.find_element(By.ID, "session-user").text
+    wait(browser, lambda d: d.find_element(By.ID, "empty").is_displayed())  # dave's organisation has no tokens
+    assert "Signed-in token" not in browser.page_source and secret not in browser.page_source
+    assert browser.find_element(By.ID, "org-toggle").is_displayed()  # an admin's view
+    browser.save_screenshot(str(SCREENSHOT_DIR / "console-signed-in.png")) if SCREENSHOT_DIR else None
+
+
+def test_a_forged_session_is_refused_and_leads_back_to_sign_in(signin_server, browser):
+    server = signin_server
+    browser.get(server.url + "/")
+    sign_in_page(browser, "bob@acme.example")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#scope-list input"))
+    real = browser.execute_script("return ConsoleAuth.session.idToken")
+    assert unverified_claims(real)["custom:role"] == "member"
+
+    # The token in the page's memory, its payload rewritten to an admin of another organisation
+    # (the signature kept): what a script on the page, or a user with the console open, could do.
+    header, _, signature = real.split(".")
+    claims = {**unverified_claims(real), "custom:role": "admin", "custom:org_id": "org-globex"}
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    browser.execute_script("ConsoleAuth.session.idToken = arguments[0]", f"{header}.{forged_payload}.{signature}")
+    mark = len(server.lines)
+    Select(browser.find_element(By.ID, "status-filter")).select_by_value("active")  # the next API call
+
+    panel = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "auth-panel")))
+    wait(browser, lambda d: "did not accept your session" in panel.text)
+    seen = requests_since(server, mark)
+    assert any('"GET /tokens HTTP/1.1" 401' in line for line in seen), seen  # refused by the gateway
+    assert any('"GET /logout HTTP/1.1" 302' in line for line in seen), seen  # and signed out of managed login
+    assert browser.execute_script("return ConsoleAuth.session.idToken") is None
+    assert not browser.find_element(By.ID, "token-table").is_displayed()
+
+    # Back to the sign-in form (a password, not the old session), and in as bob again.
+    browser.find_element(By.ID, "sign-in").click()
+    sign_in_page(browser, "bob@acme.example")
+    assert "(org-acme, member)" in browser.find_element(By.ID, "session-user").text
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#scope-list input"))
+    assert not browser.find_elements(By.CSS_SELECTOR, "#scope-list input[value='import:teams']")  # no admin scope
+
+
+def test_an_expired_session_signs_in_again_without_losing_the_form(signin_server, browser):
+    server = signin_server
+    browser.get(server.url + "/")
+    sign_in_page(browser, "erin@globex.example")
+    wait(browser, expected_conditions.element_to_be_clickable((By.ID, "generate-open"))).click()
+    browser.find_element(By.ID, "token-name").send_keys("Written before expiry")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#scope-list input[value='import:builds']"))
+    browser.find_element(By.CSS_SELECTOR, "#scope-list input[value='import:builds']").click()
+    browser.find_element(By.CSS_SELECTOR, "#scope-list input[value='reports:read']").click()
+    before = browser.execute_script("return ConsoleAuth.session.idToken")
+
+    browser.execute_script("ConsoleAuth.session.expiresAt = Date.now() - 1000")  # the ID token's hour is up
+    mark = len(server.lines)
+    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+
+    # Signed in again (silently: managed login's session is still on) and the form is back as it was.
+    wait(browser, lambda d: d.find_element(By.ID, "token-name").get_attribute("value") == "Written before expiry")
+    seen = requests_since(server, mark)
+    assert any('"GET /oauth2/authorize HTTP/1.1" 302' in line for line in seen), seen
+    assert not any('"POST /tokens HTTP/1.1"' in line for line in seen), seen  # nothing was sent with the old token
+    after = browser.execute_script("return ConsoleAuth.session.idToken")
+    assert after and after != before
+    checked = {
+        box.get_attribute("value") for box in browser.find_elements(By.CSS_SELECTOR, "#scope-list input:checked")
+    }
+    assert checked == {"import:builds", "reports:read"}
+    assert browser.switch_to.active_element == browser.find_element(By.ID, "token-name")
+
+    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    secret = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "new-token-value")))
+    assert re.fullmatch(token_regex("lgk"), secret.get_attribute("value"))
+    wait(browser, lambda d: row_of(d, "Written before expiry"))
+
+
+def test_a_user_without_an_organisation_is_told_so_and_nothing_is_asked_of_the_api(signin_server, browser):
+    server = signin_server
+    browser.get(server.url + "/")
+    mark = len(server.lines)
+    form = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "sign-in-form")))
+    browser.find_element(By.ID, "username").send_keys("nora@newcomer.example")
+    browser.find_element(By.ID, "password").send_keys(SEED_PASSWORD)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    panel = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "auth-panel")))
+    wait(browser, lambda d: "not in an organisation" in panel.text)
+    assert "nora@newcomer.example" in panel.text and "administrator" in panel.text
+    assert not browser.find_element(By.ID, "generate-open").is_displayed()
+    api_calls = [
+        line
+        for line in requests_since(server, mark)
+        if any(f" /{path}" in line for path in ("tokens", "scopes", "settings", "members"))
+    ]
+    assert api_calls == []
+    browser.save_screenshot(str(SCREENSHOT_DIR / "console-no-organisation.png")) if SCREENSHOT_DIR else None
+    browser.find_element(By.ID, "auth-sign-out").click()
+    wait(browser, lambda d: "signed out" in d.find_element(By.ID, "auth-panel").text)
+
+
+def test_a_wrong_password_stays_on_the_sign_in_form(signin_server, browser):
+    browser.get(signin_server.url + "/")
+    form = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "sign-in-form")))
+    browser.find_element(By.ID, "username").send_keys("carol@acme.example")
+    browser.find_element(By.ID, "password").send_keys("not her password")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    error = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "sign-in-error")))
+    assert error.text == "Incorrect username or password."
+    assert browser.find_element(By.ID, "username").get_attribute("value") == "carol@acme.example"
+    assert browser.find_element(By.ID, "password").get_attribute("value") == ""
+    browser.find_element(By.ID, "username").clear()
+    sign_in_page(browser, "carol@acme.example")  # the same sign-in goes on with the right password
+
+
+def test_switching_the_dev_identity_clears_the_secret_and_the_messages(server, browser):
+    """On the dev server in test mode, the identity switcher stands in for signing in as another user."""
+    browser.get(server.url + "/")
+    switch_identity(browser, "mallory", "member")
+    secret = generate(browser, "Before the switch")
+    browser.find_element(By.ID, "copy-token").click()
+    wait(browser, lambda d: "Copied" in d.find_element(By.ID, "copy-status").text)
+    switch_identity(browser, "nick", "viewer")
+    wait(browser, lambda d: not d.find_element(By.ID, "new-token").is_displayed())
+    assert secret not in browser.page_source
+    assert browser.find_element(By.ID, "new-token-value").get_attribute("value") == ""
+    assert browser.find_element(By.ID, "copy-status").text == ""
+    wait(browser, lambda d: d.find_element(By.ID, "empty").is_displayed())  # nick has no tokens
+    assert "Before the switch" not in browser.page_source

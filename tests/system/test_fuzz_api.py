@@ -1,31 +1,33 @@
 """Schemathesis against the real local server (`python -m devserver`) and its `/openapi.json`.
 
-What runs, over HTTP, on one server for the whole module:
+The served document states every rule the handlers enforce (devserver/openapi.py), so
+schemathesis runs with all its checks, on every operation, in positive and negative modes:
 
-- every operation of the document, positive and negative data (examples, coverage and
-  fuzzing phases, bounded), with the checks `not_a_server_error`, the response
-  conformance checks, `negative_data_rejection` and `ignored_auth`, plus this module's own:
-  never a 5xx, every error a JSON `{"error": {...}}` without internals, every success
-  `no-store`, no secret outside the create answer, and a console call that succeeded
-  fails with 401 once the identity is invalid;
-- the stateful phase over OpenAPI links this module adds to the loaded document (the served
-  document has none): create -> get -> revoke -> get, create -> use GET /v1/token -> revoke
-  -> use; an invariant after every step: no revoked token authorizes anything any more;
+- the examples, coverage and fuzzing phases per operation (`test_every_operation_...`), with
+  this module's own checks on top: never a 5xx, every error a JSON `{"error": {...}}` without
+  internals, every success `no-store`, no secret outside the answers that mint one, and a
+  console call that succeeded fails with 401 once the identity is invalid;
+- the stateful phase over every operation (`test_stateful_...`), following the document's
+  own OpenAPI links (ids from one answer into the next operation's path) and a few this
+  module adds: a created token's secret into the Authorization header of the /v1/token
+  routes, the scopes GET /scopes offers into a create, the policy GET /settings reads into a
+  PUT. Invariants after every step: no revoked, disabled or expired token authorizes
+  anything, and no token is visible to another organisation's admin;
 - arbitrary `Authorization` headers on /v1/token: always 401, never anything else;
 - every status the service answers is in the document.
 
-The stateful phase is schemathesis' own state machine (`schema.as_state_machine()`), driven
-by links added to the loaded document by post-processing (`add_links`); the final "use
-after revoke" is an invariant of the machine rather than a link, because no response of
-a revoke carries the secret a link would need.
+The two checks that are off say why in CONFIG, one line each. A few rules depend on what no
+schema can state (the clock, the organisation's policy, a cursor the server issued); they are
+in the fields' descriptions and answer 400, and `complete` makes positive cases keep them, one
+line each, so that positive_data_acceptance holds every operation to the rest.
 
-How identity works here. The console's identity comes from Cognito claims on AWS and from
-the X-Dev-User-Id/X-Dev-Org-Id/X-Dev-Role headers on the local server, which falls back to
-DEV_USER_ID/DEV_ORG_ID/DEV_ROLE, then to an admin, when a header is absent. The server is
-started with those variables empty, so a request without identity is what it is on AWS
-(no claims: 401), and the loaded document describes the local stand-in: the console's
-`consoleUser` bearer scheme becomes the three X-Dev-* headers (apiKey schemes, all
-required), so `ignored_auth` can remove or spoil them and expect a 401/403.
+How identity works here. The console's identity comes from the claims of a Cognito ID token
+(`Authorization: <ID token>`, the document's `consoleUser` scheme). The tests start the local
+server with --dev-identity-headers, where X-Dev-User-Id/X-Dev-Org-Id/X-Dev-Role headers stand
+for a signed-in user, and without a fallback identity, so a request without any is what it is
+on AWS (no claims: 401). The loaded document describes that stand-in: `consoleUser` becomes
+the three X-Dev-* headers (apiKey schemes, all required), so `ignored_auth` can remove or
+spoil them and expect a 401/403.
 """
 
 from __future__ import annotations
@@ -46,13 +48,12 @@ from hypothesis.stateful import invariant
 from support import RunningServer, bearer, console_identity, mint_over_http
 
 from devserver.openapi import openapi_document
-from token_service.domain.scopes import default_catalog
 from token_service.domain.token_format import checksum, token_regex
+from token_service.http.models import DATE_PATTERN, DATE_TIME_PATTERN
 
 TOKEN_IN_TEXT = re.compile(token_regex("lgk").replace(r"\b", ""))
-STATEFUL_ORG = "org-stateful"
 EXAMPLES_PER_OPERATION = 100
-STATEFUL_SCENARIOS = 25
+STATEFUL_SCENARIOS = 40
 STATEFUL_STEPS = 10
 PLACEHOLDER_URL = "http://127.0.0.1:9"  # replaced by the running server's URL on every call
 INTERNALS = ("Traceback", "botocore", "ClientError", "api-tokens-local", "arn:aws", 'File "')
@@ -77,33 +78,52 @@ CONFIG = schemathesis.Config.from_dict(
         },
         "phases": {
             "examples": {"enabled": True},
-            # Undeclared methods: API Gateway answers any of them 403 (MISSING_AUTHENTICATION_TOKEN),
-            # and so does the local server: not 405, so `unsupported_method` is off and
-            # assert_well_formed checks for a JSON 4xx instead.
-            # (TRACE and OPTIONS get http.server's own 501 HTML page locally; see the report.)
-            "coverage": {"enabled": True, "unexpected-methods": ["GET", "PUT", "POST", "DELETE", "PATCH"]},
+            # Every method the document does not declare, HEAD, OPTIONS and TRACE included: API Gateway
+            # answers them 403 (MISSING_AUTHENTICATION_TOKEN), which unsupported_method accepts.
+            "coverage": {"enabled": True},
             "fuzzing": {"enabled": True},
-            # Positive only: the stateful document is narrowed (see creatable_document), so its
-            # "negative" data would often be valid requests.
-            "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS, "generation": {"mode": "positive"}},
+            "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS, "generation": {"mode": "all"}},
         },
         "checks": {
-            # Revoke is a state change, not a deletion: the owner still reads the revoked
-            # token's metadata (status "revoked"), so GET after DELETE is meant to be 200.
-            # What must be gone after a revoke is the token's access: see the stateful test.
+            # Revoking is a state change, not a deletion: the owner still reads a revoked token (status
+            # "revoked"), by design; that it no longer authorizes anything is this module's invariant.
             "use_after_free": {"enabled": False},
-            "unsupported_method": {"enabled": False},
-            # The document cannot say which scopes exist, which characters a name may hold or
-            # how far ahead an expiry may be: schema-valid requests are often 400s, rightly.
-            "positive_data_acceptance": {"enabled": False},
-            # 413 is the answer to an over-long body.
-            "negative_data_rejection": {"expected-statuses": ["400", "401", "403", "404", "409", "413", "415"]},
+            # Its peer probe needs schemathesis' WFC multi-user auth, whose users carry fixed headers or a login,
+            # not an X-Dev-* identity plus a minted bearer token; the stateful invariant below replaces it.
+            "object_level_authorization": {"enabled": False},
+            # 413: a body over 64 KiB is refused before it is parsed.
+            "negative_data_rejection": {"expected-statuses": ["400", "401", "403", "404", "413", "415"]},
         },
     }
 )
 
 
-# -- the server ---------------------------------------------------------------------------------
+def complete(case: Any, cursors: dict[str, dict[str, Any]] | None = None) -> None:
+    """Makes a positive case keep the rules that depend on what no schema can state. `cursors`:
+    the `next` cursors the server issued, with the listing parameters they belong to."""
+    if case.meta is None or case.meta.generation.mode != "positive":
+        return
+    body = case.body if isinstance(case.body, dict) else {}
+    expiry = body.get("expires_at")
+    if isinstance(expiry, str) and any(re.fullmatch(pattern, expiry) for pattern in (DATE_PATTERN, DATE_TIME_PATTERN)):
+        # In the future and within the organisation's maximum lifetime (a day at least); the same format.
+        now = datetime.now(UTC)
+        is_date = re.fullmatch(DATE_PATTERN, expiry) is not None
+        body["expires_at"] = (
+            (now.date() + timedelta(days=1)).isoformat() if is_date else f"{now + timedelta(hours=1):%FT%TZ}"
+        )
+    if (case.method, case.path) == ("PUT", "/settings") and "max_lifetime_days" in body:
+        # default_lifetime_days <= max_lifetime_days.
+        low, high = sorted((body["max_lifetime_days"], body["default_lifetime_days"]))
+        body.update(max_lifetime_days=high, default_lifetime_days=low)
+    if (case.method, case.path) == ("GET", "/tokens") and case.query:
+        query = dict(case.query)
+        cursor = query.pop("next", None)
+        if cursor is not None and cursor in (cursors or {}):  # a cursor goes with the listing that issued it
+            query = {**cursors[cursor], "next": cursor, **({"limit": query["limit"]} if "limit" in query else {})}
+        if str(query.get("all_users")).lower() == "true":  # owner_id and all_users=true exclude each other
+            query.pop("owner_id", None)
+        case.query = query
 
 
 # -- the document, as the local server implements it -------------------------------------------
@@ -119,25 +139,49 @@ def operation_ids(document: dict[str, Any]) -> dict[str, str]:
 
 
 def add_links(document: dict[str, Any]) -> None:
-    """OpenAPI links for the stateful phase: the served document has none."""
+    """OpenAPI links for the stateful phase besides the document's own (ids into paths): values
+    that go where the document cannot point a link (a secret into the Authorization header, a
+    read into a request body), so that every operation takes part."""
     ids = operation_ids(document)
 
-    def link(source: str, status: str, name: str, target: str, parameters: dict[str, str]) -> None:
+    def link(source: str, status: str, name: str, target: str, **definition: Any) -> None:
         method, path = source.split(" ", 1)
         response = document["paths"][path][method.lower()]["responses"][status]
-        response.setdefault("links", {})[name] = {"operationId": ids[target], "parameters": parameters}
+        response.setdefault("links", {})[name] = {"operationId": ids[target], **definition}
 
-    by_id = {"path.token_id": "$response.body#/token_id"}
     use = {"header.Authorization": "Bearer {$response.body#/token}"}
-    link("POST /tokens", "201", "GetCreatedToken", "GET /tokens/{token_id}", by_id)
-    link("POST /tokens", "201", "RevokeCreatedToken", "DELETE /tokens/{token_id}", by_id)
-    link("POST /tokens", "201", "UseCreatedToken", "GET /v1/token", use)
-    link("POST /tokens", "201", "CreatedTokenRevokesItself", "DELETE /v1/token", use)
-    link("GET /tokens/{token_id}", "200", "RevokeReadToken", "DELETE /tokens/{token_id}", by_id)
-    link("DELETE /tokens/{token_id}", "200", "GetRevokedToken", "GET /tokens/{token_id}", by_id)
-    link("DELETE /tokens/{token_id}", "200", "RevokeAgain", "DELETE /tokens/{token_id}", by_id)
-    link("GET /v1/token", "200", "RevokeUsedToken", "DELETE /tokens/{token_id}", by_id)
-    link("DELETE /v1/token", "200", "GetSelfRevokedToken", "GET /tokens/{token_id}", by_id)
+    for source in ("POST /tokens", "POST /tokens/{token_id}/rotate", "POST /v1/token/rotate"):
+        link(source, "201", "UseToken", "GET /v1/token", parameters=use)
+        link(source, "201", "TokenRevokesItself", "DELETE /v1/token", parameters=use)
+        link(source, "201", "TokenRotatesItself", "POST /v1/token/rotate", parameters=use)
+    link(
+        "GET /scopes",
+        "200",
+        "CreateWithAnOfferedScope",
+        "POST /tokens",
+        requestBody={"scopes": ["$response.body#/scopes/0/name"]},
+    )
+    policy = ("max_lifetime_days", "default_lifetime_days", "max_active_tokens_per_user", "revoke_unused_after_days")
+    write_back = {field: f"$response.body#/{field}" for field in policy}
+    link("GET /settings", "200", "WriteThePolicyBack", "PUT /settings", requestBody=write_back)
+    link("PUT /settings", "200", "CreateUnderThePolicy", "POST /tokens")
+    link("GET /tokens", "200", "NextPage", "GET /tokens", parameters={"query.next": "$response.body#/next"})
+    link(
+        "POST /tokens",
+        "201",
+        "ListTheOwnersTokens",
+        "GET /tokens",
+        parameters={"query.owner_id": "$response.body#/owner_id"},
+    )
+    revoke = {"token_ids": ["$response.body#/token_id"]}
+    link(
+        "POST /tokens",
+        "201",
+        "RevokeInBulk",
+        "POST /tokens/revoke",
+        requestBody=revoke,
+        **{"x-schemathesis": {"merge_body": False}},
+    )
 
 
 def local_document(served: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +200,8 @@ def local_document(served: dict[str, Any]) -> dict[str, Any]:
 # Loaded at collection time from the generator the server serves (pytest parametrizes over
 # its operations before any fixture runs); test_the_fuzzed_document_is_the_served_one checks
 # that it is the document the running server answers. Requests go to the running server.
-schema = schemathesis.openapi.from_dict(local_document(openapi_document(PLACEHOLDER_URL)), config=CONFIG)
+LOCAL_DOCUMENT = local_document(openapi_document(PLACEHOLDER_URL))
+schema = schemathesis.openapi.from_dict(LOCAL_DOCUMENT, config=CONFIG)
 
 
 def test_the_fuzzed_document_is_the_served_one(server: RunningServer, served_document: dict[str, Any]) -> None:
@@ -182,21 +227,22 @@ def header(response: Any, name: str) -> str | None:
     return None
 
 
-def assert_well_formed(response: Any) -> None:
+def assert_well_formed(response: Any, method: str = "GET") -> None:
     """What every answer owes its caller, whatever was sent."""
     status = response.status_code
     assert status < 500, response.text
-    if 200 <= status < 300:
+    if 200 <= status < 300 and method != "OPTIONS":  # (a CORS preflight's answer carries no data)
         # Token metadata is private: no shared cache may keep it.
         assert header(response, "Cache-Control") == "no-store", (status, response.headers)
     if status >= 400:
         assert (header(response, "Content-Type") or "").startswith("application/json"), response.headers
-        error = json.loads(response.text)["error"]
-        assert isinstance(error["code"], str) and error["code"]
-        assert isinstance(error["message"], str) and error["message"]
+        if method != "HEAD":  # a HEAD answer has the GET answer's headers and no body
+            error = json.loads(response.text)["error"]
+            assert isinstance(error["code"], str) and error["code"]
+            assert isinstance(error["message"], str) and error["message"]
         for internal in INTERNALS:
             assert internal not in response.text, response.text
-    if status != 201:  # the create answer is the one place the secret appears
+    if status != 201:  # the answers that mint a token (create, rotate) are the one place a secret appears
         assert not TOKEN_IN_TEXT.search(response.text), response.text
 
 
@@ -204,15 +250,21 @@ def assert_well_formed(response: Any) -> None:
 @settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=EXAMPLES_PER_OPERATION)
 def test_every_operation_answers_within_its_contract(case: Any, server: RunningServer, self_token: str) -> None:
     if is_token_route(case.path):
-        # DELETE /v1/token revokes the token it is called with: give each call its own.
-        token = mint_over_http(server)["token"] if case.method == "DELETE" else self_token
+        # DELETE /v1/token revokes and POST /v1/token/rotate replaces the token it is called with:
+        # give each such call its own.
+        token = self_token if case.method == "GET" else mint_over_http(server)["token"]
         headers = bearer(token)
     else:
         headers = console_identity()
+    complete(case)
     response = case.call_and_validate(base_url=server.url, headers=headers)
-    assert_well_formed(response)
+    assert_well_formed(response, case.method)
 
-    if 200 <= response.status_code < 300 and not is_token_route(case.path):
+    if (
+        200 <= response.status_code < 300
+        and not is_token_route(case.path)
+        and case.method == case.operation.method.upper()
+    ):
         # The same request from an identity the Cognito authorizer would never vouch for.
         spoiled = case.call(base_url=server.url, headers={**headers, "X-Dev-Org-Id": "bad#org"})
         assert spoiled.status_code == 401, spoiled.text
@@ -281,83 +333,92 @@ def test_a_console_request_without_identity_is_401_on_every_operation(
             assert response.json()["error"]["code"] == "not_authenticated"
 
 
-# -- stateful: links, and nothing reachable after revocation -----------------------------------
+# -- stateful: every operation, following links; refused tokens reach nothing ---------------------
 
-
-def creatable_document(document: dict[str, Any]) -> dict[str, Any]:
-    """The create request narrowed to what a member may actually create, so that the stateful
-    phase mints tokens rather than collecting 400s: the member's scopes (from the catalog the
-    service uses), a plain name, no expiry or one within the default maximum lifetime."""
-    narrowed = json.loads(json.dumps(document))
-    properties = narrowed["components"]["schemas"]["CreateTokenRequest"]["properties"]
-    properties["scopes"]["items"] = {"enum": list(default_catalog().role("member").grantable_scopes)}
-    properties["scopes"]["maxItems"] = 8
-    properties["name"]["pattern"] = "^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$"
-    today = datetime.now(UTC).date()
-    future = [(today + timedelta(days=days)).isoformat() for days in (2, 30, 300)]
-    properties["expires_at"] = {"anyOf": [{"enum": future}, {"type": "null"}]}
-    return narrowed
+REFUSED = {"revoked", "disabled", "expired"}  # a token in one of these states authorizes nothing
 
 
 def lifecycle_machine(server: RunningServer) -> type:
-    linked = schemathesis.openapi.from_dict(
-        creatable_document(local_document(openapi_document(PLACEHOLDER_URL))), config=CONFIG
-    ).include(path_regex=r"^/(tokens(/\{token_id\})?|v1/token)$")
-    base = linked.as_state_machine()
+    base = schema.as_state_machine()
 
     class TokenLifecycle(base):  # type: ignore[misc, valid-type]
-        """One user per scenario; remembers every secret it was handed and every revoke."""
+        """One admin of a new organisation per scenario; remembers every secret it was handed
+        and the last status it saw of every token."""
 
         def setup(self) -> None:
-            self.identity = console_identity(org=STATEFUL_ORG, role="member")
+            self.identity = console_identity(org=f"org-stateful-{uuid.uuid4().hex[:8]}")
+            self.outsider = console_identity(org=f"org-outsider-{uuid.uuid4().hex[:8]}")
             self.secrets: dict[str, str] = {}  # token_id -> secret
-            self.revoked: set[str] = set()
+            self.status: dict[str, str] = {}  # token_id -> the last status an answer showed
+            self.cursors: dict[str, dict[str, Any]] = {}  # an issued `next` -> its listing's parameters
+
+        def before_call(self, case: Any) -> None:
+            super().before_call(case)
+            complete(case, self.cursors)
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            if is_token_route(case.path):
-                # A linked call carries the created token; a root call has none: 401.
+            if not is_token_route(case.path):
+                return {"base_url": server.url, "headers": self.identity}
+            if "Authorization" in case.headers:  # a linked call: the token an earlier answer minted
                 return {"base_url": server.url}
-            return {"base_url": server.url, "headers": self.identity}
+            # A root call: the scenario's newest token that may still work, if there is one (else 401).
+            usable = [token_id for token_id in self.secrets if self.status.get(token_id) not in REFUSED]
+            headers = bearer(self.secrets[usable[-1]]) if usable else {}
+            return {"base_url": server.url, "headers": headers}
 
         def after_call(self, response: Any, case: Any) -> None:
             super().after_call(response, case)
             seen.append((case.method, case.path, response.status_code))
-            if response.status_code >= 300:
+            if not 200 <= response.status_code < 300:
                 return
             body = response.json()
-            if case.method == "POST" and case.path == "/tokens":
+            if body.get("next"):
+                listing = ("status", "owner_id", "all_users")
+                self.cursors[body["next"]] = {key: case.query[key] for key in listing if key in (case.query or {})}
+            views = [body, body.get("replaced") or {}, *body.get("items", [])]
+            for view in (view for view in views if "token_id" in view and "status" in view):
+                self.status[view["token_id"]] = view["status"]
+                self.no_token_is_visible_to_another_organisation(view["token_id"])
+            if "token" in body:
                 self.secrets[body["token_id"]] = body["token"]
+            for result in body.get("results", []):
+                if result["result"] != "not_found":
+                    self.status[result["token_id"]] = "revoked"
             if case.method == "DELETE":
                 assert body["status"] == "revoked", body
-                self.revoked.add(body["token_id"])
-            if case.method == "GET" and body.get("token_id") in self.revoked:
-                assert body["status"] == "revoked", body
+
+        def no_token_is_visible_to_another_organisation(self, token_id: str) -> None:
+            response = requests.get(f"{server.url}/tokens/{token_id}", headers=self.outsider, timeout=30)
+            assert response.status_code == 404, (token_id, response.text)
+            hidden_from_outsider.add(token_id)
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
             super().validate_response(response, case, additional_checks, **kwargs)
-            assert_well_formed(response)
-            if is_token_route(case.path) and "Authorization" not in case.headers:
-                assert response.status_code == 401, response.text
+            assert_well_formed(response, case.method)
+            if is_token_route(case.path) and "Authorization" not in response.request.headers:
+                # (The local HTTP layer refuses a body that is not UTF-8 before the web ACL runs: 400.)
+                assert response.status_code == 401 or "not valid UTF-8" in response.text, response.text
 
         @invariant()
-        def revoked_tokens_reach_nothing(self) -> None:
-            for token_id in self.revoked:
+        def refused_tokens_reach_nothing(self) -> None:
+            for token_id, status in self.status.items():
                 secret = self.secrets.get(token_id)
-                if secret is None:
+                if secret is None or status not in REFUSED:
                     continue
                 for method in ("GET", "DELETE"):
                     response = requests.request(method, f"{server.url}/v1/token", headers=bearer(secret), timeout=30)
-                    assert response.status_code == 401, (method, token_id, response.text)
-                    checked_after_revoke.add(token_id)
+                    assert response.status_code == 401, (method, token_id, status, response.text)
+                checked_after_refusal.add((token_id, status))
 
     return TokenLifecycle
 
 
 seen: list[tuple[str, str, int]] = []
-checked_after_revoke: set[str] = set()
+checked_after_refusal: set[tuple[str, str]] = set()
+hidden_from_outsider: set[str] = set()
 
 
-def test_stateful_create_use_revoke(server: RunningServer) -> None:
+def test_stateful_phase_on_every_operation(server: RunningServer, served_document: dict[str, Any]) -> None:
     lifecycle_machine(server).run(
         settings=hypothesis.settings(
             max_examples=STATEFUL_SCENARIOS,
@@ -369,17 +430,27 @@ def test_stateful_create_use_revoke(server: RunningServer) -> None:
             phases=[hypothesis.Phase.generate],
         )
     )
-    # The links were followed: tokens were created, used, revoked (both ways), and checked after.
+    called = {f"{method} {path}" for method, path, _ in seen}
+    assert called == set(operation_ids(served_document)), sorted(set(operation_ids(served_document)) - called)
+    # The links were followed: tokens were created, read, listed, used, rotated both ways and revoked every
+    # way, and checked after; the policy and a membership were changed.
     for step in (
         ("POST", "/tokens", 201),
+        ("GET", "/tokens", 200),
         ("GET", "/tokens/{token_id}", 200),
         ("DELETE", "/tokens/{token_id}", 200),
+        ("POST", "/tokens/revoke", 200),
+        ("POST", "/tokens/{token_id}/rotate", 201),
         ("GET", "/v1/token", 200),
         ("DELETE", "/v1/token", 200),
+        ("POST", "/v1/token/rotate", 201),
         ("GET", "/v1/token", 401),
+        ("PUT", "/members/{user_id}", 200),
+        ("PUT", "/settings", 200),
     ):
         assert step in seen, (step, sorted(set(seen)))
-    assert len(checked_after_revoke) >= 5, checked_after_revoke
+    assert len({token_id for token_id, status in checked_after_refusal if status == "revoked"}) >= 5
+    assert len(hidden_from_outsider) >= 10, hidden_from_outsider
 
 
 # -- the document declares what the service answers ---------------------------------------------

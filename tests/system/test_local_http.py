@@ -366,18 +366,65 @@ def test_head_on_an_api_route_is_a_method_the_resource_does_not_have(server, sel
     assert head.headers["content-length"] == str(len(json.dumps(MISSING_ROUTE)))
 
 
-def test_options_is_answered_as_by_api_gateway_without_cors(server, self_token: str) -> None:
-    """Neither API configures CORS (no Cors on the APIs nor in Globals), so API Gateway has no
-    OPTIONS method on any resource: a preflight is a 403, with no Access-Control-* headers."""
-    template = load_template()
-    apis = [resource for resource in template["Resources"].values() if resource["Type"] == "AWS::Serverless::Api"]
-    assert apis and not any("Cors" in api["Properties"] for api in apis)
-    assert "Cors" not in template.get("Globals", {}).get("Api", {})
-    preflight = {"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST"}
-    for path in ("/tokens", "/tokens/abc", "/v1/token", "/"):
-        response = exchange(server, message("OPTIONS", path, {**preflight, **credentials(path, self_token)})).only
+def console_api_methods() -> dict[str, str]:
+    """Each console API resource's methods as SAM lists them for its OPTIONS method (Cors without
+    AllowMethods): the resource's own, and OPTIONS, sorted."""
+    methods: dict[str, set[str]] = {}
+    for resource in load_template()["Resources"].values():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event["Type"] == "Api" and event["Properties"].get("RestApiId") == {"Ref": "ConsoleApi"}:
+                found = methods.setdefault(event["Properties"]["Path"], {"OPTIONS"})
+                found.add(event["Properties"]["Method"].upper())
+    return {path: ",".join(sorted(names)) for path, names in methods.items()}
+
+
+def test_the_console_api_answers_preflights_as_api_gateway_does_for_its_cors(server, self_token: str) -> None:
+    """template.yaml gives the console API Cors for the console's origin (its CloudFront domain;
+    locally the dev server itself): SAM's OPTIONS method on every resource, a mock without the
+    authorizer, answers with the configured origin and headers and the resource's methods."""
+    cors = load_template()["Resources"]["ConsoleApi"]["Properties"]["Cors"]
+    allowed_headers = cors["AllowHeaders"].strip("'")
+    assert allowed_headers == "Authorization,Content-Type"
+    resources = console_api_methods()
+    assert resources["/tokens/{token_id}"] == "DELETE,GET,OPTIONS,PATCH"
+    for resource, methods in resources.items():
+        path = resource.replace("{token_id}", "abcdefghijklmnop").replace("{user_id}", "someone")
+        preflight = {"Origin": server.url, "Access-Control-Request-Method": methods.split(",")[0]}
+        response = exchange(server, message("OPTIONS", path, preflight)).only  # no credentials: none needed
+        assert response.status == 200, path
+        assert response.headers["access-control-allow-origin"] == server.url, path
+        assert response.headers["access-control-allow-headers"] == allowed_headers, path
+        assert response.headers["access-control-allow-methods"] == methods, path
+        assert response.headers["access-control-max-age"] == cors["MaxAge"].strip("'"), path
+
+
+def test_another_origin_is_never_allowed_and_the_token_api_has_no_cors(server, self_token: str) -> None:
+    """API Gateway's mock answers every preflight alike, naming the one allowed origin: another
+    origin never sees itself (nor `*`) in Access-Control-Allow-Origin, so its browser refuses.
+    The token API configures no Cors: no OPTIONS method, the 403 of a method no resource has."""
+    other = {"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST"}
+    for path in ("/tokens", "/tokens/abc", "/scopes"):
+        response = exchange(server, message("OPTIONS", path, other)).only
+        assert response.headers.get("access-control-allow-origin") == server.url, path
+        assert "*" not in response.headers.get("access-control-allow-origin", ""), path
+    for path in ("/v1/token", "/v1/token/rotate"):
+        response = exchange(server, message("OPTIONS", path, {**other, **credentials(path, self_token)})).only
         assert (response.status, response.json()) == (403, MISSING_ROUTE), path
         assert not any(name.startswith("access-control-") for name in response.headers), path
+    # The token API's own answers carry no CORS either.
+    answer = exchange(server, message("GET", "/v1/token", {**other, **credentials("/v1/token", self_token)})).only
+    assert answer.status == 200 and not any(name.startswith("access-control-") for name in answer.headers)
+
+
+def test_the_console_api_s_own_errors_allow_the_console_s_origin(server) -> None:
+    """DEFAULT_4XX and DEFAULT_5XX carry the console's origin, so the console's scripts can read
+    API Gateway's own errors: here a path no resource has (403 MISSING_AUTHENTICATION_TOKEN)."""
+    response = exchange(server, message("OPTIONS", "/", {"Origin": server.url})).only
+    assert (response.status, response.json()) == (403, MISSING_ROUTE)
+    assert response.headers["access-control-allow-origin"] == server.url
+    assert response.headers["vary"] == "Origin"
+    response = exchange(server, message("GET", "/tokens/a/b/c", {"Origin": server.url})).only
+    assert (response.status, response.headers["access-control-allow-origin"]) == (403, server.url)
 
 
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "BREW", "get", "Post"])

@@ -8,6 +8,7 @@ library only: the authorizer imports this too.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -64,6 +65,27 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name, "").strip() or None
 
 
+def _client_ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated Cognito app client ids (each 1-128 word characters or '+', as Cognito's)."""
+    ids = [text.strip() for text in env.get(name, "").split(",") if text.strip()]
+    wrong = [text for text in ids if not re.fullmatch(r"[\w+]{1,128}", text, re.ASCII)]
+    if wrong:
+        raise ConfigurationError(name, f"{wrong[0][:40]!r} is not an app client id")
+    return tuple(dict.fromkeys(ids))
+
+
+def _origin(env: Mapping[str, str], name: str) -> str | None:
+    """One web origin (scheme://host[:port], as a browser sends it in Origin), or None when unset.
+    Never `*`, a list, a path or a trailing slash: it is the exact value of Access-Control-Allow-Origin."""
+    value = _optional(env, name)
+    if value is not None and not _ORIGIN.fullmatch(value):
+        raise ConfigurationError(name, "must be one origin: https://host or http://host:port, without a path")
+    return value
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
 def _stages(env: Mapping[str, str], name: str) -> tuple[ApiStage, ...]:
     try:
         stages = [ApiStage.parse(text) for text in env.get(name, "").split(",") if text.strip()]
@@ -118,6 +140,19 @@ class ManagementConfig:
     sdk_tracing: bool  # not POWERTOOLS_TRACE_DISABLED: X-Ray subsegments per AWS call
     event_bus_name: str | None  # EVENT_BUS_NAME: lifecycle events; None: none are published
     user_pool_id: str | None  # USER_POOL_ID: the directory whose membership changes reach tokens
+    # CONSOLE_CLIENT_IDS: the app clients whose ID tokens the console API's functions accept
+    # (their `aud`); see console_clients().
+    console_client_ids: tuple[str, ...]
+    # CONSOLE_ORIGIN: the console's origin, the only one the console API's answers allow (CORS);
+    # None: no CORS headers (the console served from the API's own origin)
+    console_origin: str | None
+
+    def console_clients(self) -> tuple[str, ...]:
+        """The console functions' accepted app clients; none is a ConfigurationError, so a console
+        function without them fails at start-up instead of refusing every caller."""
+        if not self.console_client_ids:
+            raise ConfigurationError("CONSOLE_CLIENT_IDS", "is required by the console API's functions")
+        return self.console_client_ids
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> ManagementConfig:
@@ -134,6 +169,8 @@ class ManagementConfig:
             sdk_tracing=not _flag(env, "POWERTOOLS_TRACE_DISABLED", "false"),
             event_bus_name=_optional(env, "EVENT_BUS_NAME"),
             user_pool_id=_optional(env, "USER_POOL_ID"),
+            console_client_ids=_client_ids(env, "CONSOLE_CLIENT_IDS"),
+            console_origin=_origin(env, "CONSOLE_ORIGIN"),
         )
 
 

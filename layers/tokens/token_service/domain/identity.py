@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 # Identifiers become parts of DynamoDB keys ("ORG#<org>#USER#<user>"), so '#' and
 # anything unprintable are refused outright.
-_IDENTIFIER = re.compile(r"[A-Za-z0-9._:@+\-]{1,128}")
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:@+\-]{1,128}$"  # also the OpenAPI document's pattern
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,18 +6,23 @@ These models are what crosses HTTP; each request model turns into the domain's c
 
 from __future__ import annotations
 
+import re
+import sys
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
-    field_validator,
     model_validator,
 )
 
@@ -31,7 +36,14 @@ from token_service.domain.commands import (
     RotatedToken,
     Rotation,
 )
+from token_service.domain.identity import IDENTIFIER_PATTERN, is_valid_identifier
 from token_service.domain.records import OrgPolicy, TokenRecord
+from token_service.http.pagination import INVALID_CURSOR, MAX_CURSOR_LENGTH
+from token_service.http.rest import CATALOG_KEYWORD
+
+if TYPE_CHECKING:  # pydantic.json_schema is the OpenAPI document's import, not a function's (cold starts)
+    from pydantic import GetJsonSchemaHandler
+    from pydantic.json_schema import JsonSchemaValue
 
 NAME_MAX_LENGTH = 100
 MAX_SCOPES_PER_TOKEN = 50
@@ -39,7 +51,6 @@ MAX_IDS_PER_BULK_REVOKE = 100
 MAX_LIFETIME_DAYS_LIMIT = 3650
 MAX_PAGE_SIZE = 100
 MAX_ACTIVE_TOKENS_LIMIT = 1000
-MAX_SCOPE_ENTRIES = 100  # raw list length, duplicates included
 # Control, surrogate, line/paragraph separator and format characters (bidi overrides,
 # zero-width spaces): a name must read as what it is, in the console and in logs.
 _FORBIDDEN_CHARACTER_CATEGORIES = {"Cc", "Cs", "Zl", "Zp", "Cf"}
@@ -54,38 +65,113 @@ GRACE_PERIODS = {"PT0S": 0, "PT1H": 3600, "P1D": 86_400, "P7D": 7 * 86_400, "P30
 UNUSED_DAYS_RANGE = (30, 365)
 
 
+# RFC 3339's full-date and date-time (JSON Schema's "date" and "date-time" formats), ASCII digits only.
+_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+_OFFSET = r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+DATE_PATTERN = f"^{_DATE}$"
+DATE_TIME_PATTERN = f"^{_DATE}[Tt]{_TIME}{_OFFSET}$"
+_INVALID_EXPIRY = "must be an ISO-8601 (RFC 3339) date, YYYY-MM-DD, or date-time with its UTC offset"
+
+
+@dataclass(frozen=True, slots=True)
+class Documented:
+    """JSON Schema keywords for a rule that a validator enforces and no pydantic constraint
+    expresses. `keywords` runs when a schema is built (the OpenAPI document), never on a request."""
+
+    keywords: Callable[[], dict[str, Any]]
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema.update(self.keywords())
+        return schema
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogName:
+    """A string that must be one of the loaded scope catalog's `scopes` or `roles`. The catalog
+    is data loaded at run time, so the schema carries a marker that the OpenAPI document
+    replaces with the catalog's names as an enum (RestResolver.openapi_paths)."""
+
+    kind: Literal["scopes", "roles"]
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(core_schema), CATALOG_KEYWORD: self.kind}
+
+
+def _ranges(codepoints: list[int] | set[int]) -> str:
+    """A regex character class body for these code points: BMP ones escaped as \\uXXXX (which
+    ECMA-262, Python and Rust read alike), the others as themselves."""
+    spans: list[list[int]] = []
+    for codepoint in sorted(set(codepoints)):
+        if spans and spans[-1][1] == codepoint - 1:
+            spans[-1][1] = codepoint
+        else:
+            spans.append([codepoint, codepoint])
+
+    def spell(codepoint: int) -> str:
+        return f"\\u{codepoint:04X}" if codepoint <= 0xFFFF else chr(codepoint)
+
+    return "".join(spell(low) if low == high else f"{spell(low)}-{spell(high)}" for low, high in spans)
+
+
+@cache
+def name_pattern() -> str:
+    """clean_name's character rules as one JSON Schema pattern: no forbidden character anywhere,
+    and at least one that is neither white space nor blank-looking. Computed from the same
+    category set, once, when a schema is built (it reads the whole Unicode table). Lone
+    surrogates are left out: they are not characters, JSON parsers other than Python's refuse
+    them, and so do regex engines such as Rust's (the one validators like jsonschema-rs use)."""
+    every = [c for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    forbidden = [c for c in every if unicodedata.category(chr(c)) in _FORBIDDEN_CHARACTER_CATEGORIES]
+    invisible = {c for c in every if chr(c).isspace()} | {ord(character) for character in _BLANK_LOOKING}
+    allowed_invisible = invisible - set(forbidden)
+    return f"^[{_ranges(allowed_invisible)}]*[^{_ranges([*forbidden, *invisible])}][^{_ranges(forbidden)}]*$"
+
+
 def clean_name(value: str) -> str:
-    name = value.strip()
-    if not name:
-        raise ValueError("must not be empty")
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValueError(f"must be at most {NAME_MAX_LENGTH} characters")
-    if any(unicodedata.category(character) in _FORBIDDEN_CHARACTER_CATEGORIES for character in name):
+    """The name as stored: trimmed. Its length (1-100) is the field's own constraint."""
+    if any(unicodedata.category(character) in _FORBIDDEN_CHARACTER_CATEGORIES for character in value):
         raise ValueError("must not contain control, format or invisible characters, nor line breaks")
-    if all(character.isspace() or character in _BLANK_LOOKING for character in name):
+    if all(character.isspace() or character in _BLANK_LOOKING for character in value):
         raise ValueError("must contain a visible character")
-    return name
+    return value.strip()
 
 
 def parse_expiry(value: str) -> Expiry:
-    text = value.strip()
-    if len(text) == 10:
+    if re.fullmatch(DATE_PATTERN, value):
         try:
-            day = date.fromisoformat(text)
+            day = date.fromisoformat(value)
         except ValueError:
-            raise ValueError("must be an ISO-8601 date (YYYY-MM-DD) or date-time") from None
+            raise ValueError(_INVALID_EXPIRY) from None
         end_of_day = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
         return Expiry(at=end_of_day, is_date=True)
+    if not re.fullmatch(DATE_TIME_PATTERN, value):
+        naive = re.fullmatch(f"{_DATE}[Tt ]{_TIME}", value) is not None
+        raise ValueError(
+            "a date-time must include its UTC offset, e.g. 2027-01-31T12:00:00Z" if naive else _INVALID_EXPIRY
+        )
     try:
-        instant = datetime.fromisoformat(text)
+        instant = datetime.fromisoformat(value.upper())
     except ValueError:
-        raise ValueError("must be an ISO-8601 date (YYYY-MM-DD) or date-time") from None
-    if instant.tzinfo is None:
-        raise ValueError("a date-time must include its UTC offset, e.g. 2027-01-31T12:00:00Z")
+        raise ValueError(_INVALID_EXPIRY) from None
     try:
         return Expiry(at=instant.astimezone(UTC), is_date=False)
     except OverflowError:
         raise ValueError("is out of range") from None
+
+
+def _integral(value: Any) -> Any:
+    """An integral JSON number written with a fraction (366.0) is an integer, as JSON Schema says."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _user_id(value: str) -> str:
+    if not is_valid_identifier(value):
+        raise ValueError("is not a valid user id")
+    return value
 
 
 class ApiModel(BaseModel):
@@ -99,16 +185,52 @@ class StrictModel(ApiModel):
 
 
 # -- requests -----------------------------------------------------------------------------
+# Each rule is stated once: the constraint that validates a request is what the OpenAPI
+# document shows (lengths, item counts, patterns, formats, enums, one-of selectors). What no
+# schema can say (a cursor issued by this listing, an expiry relative to the clock and the
+# organisation's policy, a default no longer than the maximum) is in the field's description.
+
+UserId = Annotated[
+    str,
+    Field(min_length=1, max_length=128),
+    AfterValidator(_user_id),
+    Documented(lambda: {"pattern": IDENTIFIER_PATTERN}),
+]
+ExpiresAt = Annotated[
+    str,
+    Field(max_length=64),
+    AfterValidator(parse_expiry),
+    Documented(
+        lambda: {
+            "anyOf": [
+                {"format": "date", "pattern": DATE_PATTERN},
+                {"format": "date-time", "pattern": DATE_TIME_PATTERN},
+            ]
+        }
+    ),
+]
+INTEGRAL = BeforeValidator(_integral)  # after a field's constraints, which then show in its schema
 
 
 class TokenListQuery(ApiModel):
     """GET /tokens' query string; parameters it does not know are ignored."""
 
     limit: int = Field(20, ge=1, description=f"Page size; values above {MAX_PAGE_SIZE} are capped.")
-    next: str | None = Field(None, max_length=1024, description="Cursor from the previous page.")
+    next: str | None = Field(
+        None,
+        max_length=MAX_CURSOR_LENGTH,
+        description=(
+            "The `next` of the previous page of this same listing (same status, owner_id and all_users); "
+            f"any other value is a 400 ({INVALID_CURSOR})."
+        ),
+    )
     status: TokenStatus | None = None
-    owner_id: str | None = Field(None, max_length=128, description="Another user's tokens (admins).")
-    all_users: bool = Field(False, description="The whole organisation's tokens (admins).")
+    owner_id: UserId | None = Field(
+        None, description="Another user's tokens (admins). Not together with all_users=true: that is a 400."
+    )
+    all_users: bool = Field(
+        False, description="true: the whole organisation's tokens (admins). Not together with owner_id: that is a 400."
+    )
 
     @model_validator(mode="after")
     def _one_listing(self) -> TokenListQuery:
@@ -118,38 +240,45 @@ class TokenListQuery(ApiModel):
 
 
 class TokenIdPath(ApiModel):
-    token_id: str = Field(max_length=64)
+    token_id: str = Field(min_length=1, max_length=64)
 
 
 class CreateTokenRequest(StrictModel):
-    name: Annotated[str, Field(max_length=1000), AfterValidator(clean_name)] = Field(
-        description="A label for the token, 1-100 characters.", examples=["CI upload token"]
+    name: Annotated[
+        str,
+        Field(min_length=1, max_length=NAME_MAX_LENGTH),
+        AfterValidator(clean_name),
+        Documented(lambda: {"pattern": name_pattern()}),
+    ] = Field(
+        description=(
+            f"A label for the token, 1-{NAME_MAX_LENGTH} characters, stored trimmed: no control, format or "
+            "invisible characters nor line breaks, and at least one visible character."
+        ),
+        examples=["CI upload token"],
     )
     expires_at: ExpiresAt | None = Field(
         default=None,
         description=(
-            "ISO-8601 date (valid through that day, UTC) or date-time with offset. "
+            "ISO-8601 (RFC 3339) date (valid through that day, UTC) or date-time with offset; in the future "
+            "and at most the organisation's max_lifetime_days ahead, else a 400. "
             "Defaults to the organisation's default lifetime."
         ),
         examples=["2027-06-30"],
     )
-    scopes: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=MAX_SCOPE_ENTRIES)] = (
-        Field(description="Scopes from GET /scopes.", examples=[["import:builds", "import:tests"]])
+    scopes: Annotated[
+        list[Annotated[str, Field(max_length=64), CatalogName("scopes")]],
+        Field(min_length=1, max_length=MAX_SCOPES_PER_TOKEN),
+    ] = Field(
+        description=(
+            "Scopes from the catalog; one your role may not grant is a 403 (GET /scopes lists those it may). "
+            "Duplicates are merged."
+        ),
+        examples=[["import:builds", "import:tests"]],
     )
 
     def command(self) -> NewToken:
         expiry: Expiry | None = self.expires_at  # type: ignore[assignment]  # AfterValidator made it an Expiry
         return NewToken(name=self.name, scopes=tuple(sorted(set(self.scopes))), expiry=expiry)
-
-    @field_validator("scopes")
-    @classmethod
-    def _scope_count(cls, scopes: list[str]) -> list[str]:
-        if len(set(scopes)) > MAX_SCOPES_PER_TOKEN:
-            raise ValueError(f"at most {MAX_SCOPES_PER_TOKEN} scopes per token")
-        return scopes
-
-
-ExpiresAt = Annotated[str, Field(max_length=64), AfterValidator(parse_expiry)]
 
 
 class RotateTokenRequest(StrictModel):
@@ -172,23 +301,44 @@ class TokenUpdate(StrictModel):
 
 
 class UserIdPath(ApiModel):
-    user_id: str = Field(max_length=128)
+    user_id: UserId
 
 
 class MembershipUpdate(StrictModel):
-    role: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    role: Annotated[str, Field(min_length=1, max_length=64), CatalogName("roles")] | None = Field(
         description="The user's role now (their tokens keep only the scopes it may grant); null: they left."
     )
+
+
+# Bulk revoke's selectors: each is "given" when its value is (a list, a string, true).
+_BULK_SELECTORS: dict[str, dict[str, Any]] = {
+    "token_ids": {"type": "array"},
+    "owner_id": {"type": "string"},
+    "organisation": {"const": True},
+}
 
 
 class BulkRevokeRequest(StrictModel):
     """Exactly one selector: a list of ids, one user's tokens, or the whole organisation's."""
 
-    # Ids are 16 characters: a longer string (a pasted secret, say) is refused, never echoed.
-    token_ids: Annotated[list[Annotated[str, Field(max_length=16)]], Field(min_length=1, max_length=1000)] | None = (
-        Field(default=None, description=f"Up to {MAX_IDS_PER_BULK_REVOKE} token ids.")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: given}, "title": name}
+                for name, given in _BULK_SELECTORS.items()
+            ]
+        }
     )
-    owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+
+    # Ids are 16 characters: a longer string (a pasted secret, say) is refused, never echoed.
+    token_ids: (
+        Annotated[
+            list[Annotated[str, Field(max_length=16)]],
+            Field(min_length=1, max_length=MAX_IDS_PER_BULK_REVOKE),
+        ]
+        | None
+    ) = Field(default=None, description=f"Up to {MAX_IDS_PER_BULK_REVOKE} token ids.")
+    owner_id: UserId | None = Field(
         default=None, description="Revoke every active token of this user (yourself unless you are an admin)."
     )
     organisation: StrictBool | None = Field(
@@ -197,21 +347,11 @@ class BulkRevokeRequest(StrictModel):
 
     @model_validator(mode="after")
     def _one_selector(self) -> BulkRevokeRequest:
-        chosen = [
-            name for name, value in (("token_ids", self.token_ids), ("owner_id", self.owner_id)) if value is not None
-        ]
-        if self.organisation:
-            chosen.append("organisation")
-        if len(chosen) != 1:
+        # The same rule as _BULK_SELECTORS' oneOf (tests/unit/test_openapi_contract.py checks they agree).
+        given = (self.token_ids is not None, self.owner_id is not None, self.organisation is True)
+        if sum(given) != 1:
             raise ValueError("body: give exactly one of token_ids, owner_id or organisation: true")
         return self
-
-    @field_validator("token_ids")
-    @classmethod
-    def _id_count(cls, token_ids: list[str] | None) -> list[str] | None:
-        if token_ids is not None and len(set(token_ids)) > MAX_IDS_PER_BULK_REVOKE:
-            raise ValueError(f"at most {MAX_IDS_PER_BULK_REVOKE} ids per call")
-        return token_ids
 
     def selection(self) -> BulkSelection:
         token_ids = tuple(self.token_ids) if self.token_ids is not None else None
@@ -219,13 +359,17 @@ class BulkRevokeRequest(StrictModel):
 
 
 class PolicyUpdate(StrictModel):
-    max_lifetime_days: StrictInt = Field(ge=1, le=MAX_LIFETIME_DAYS_LIMIT)
-    default_lifetime_days: StrictInt = Field(ge=1, le=MAX_LIFETIME_DAYS_LIMIT)
-    max_active_tokens_per_user: StrictInt = Field(ge=1, le=MAX_ACTIVE_TOKENS_LIMIT)
-    revoke_unused_after_days: StrictInt | None = Field(
+    """Integers may be written with a zero fraction (366.0), as JSON Schema's integers may."""
+
+    max_lifetime_days: Annotated[StrictInt, Field(ge=1, le=MAX_LIFETIME_DAYS_LIMIT), INTEGRAL]
+    default_lifetime_days: Annotated[StrictInt, Field(ge=1, le=MAX_LIFETIME_DAYS_LIMIT), INTEGRAL] = Field(
+        description="At most max_lifetime_days, else a 400."
+    )
+    max_active_tokens_per_user: Annotated[StrictInt, Field(ge=1, le=MAX_ACTIVE_TOKENS_LIMIT), INTEGRAL]
+    revoke_unused_after_days: (
+        Annotated[StrictInt, Field(ge=UNUSED_DAYS_RANGE[0], le=UNUSED_DAYS_RANGE[1]), INTEGRAL] | None
+    ) = Field(
         default=None,
-        ge=UNUSED_DAYS_RANGE[0],
-        le=UNUSED_DAYS_RANGE[1],
         description="Refuse, then revoke, tokens unused (or never used) for this many days, 30-365; null: never.",
     )
 

@@ -4,7 +4,7 @@ for, and the Lambda handler around a resolver."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -13,8 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from token_service.domain.commands import ApiStage
 from token_service.domain.errors import FieldProblem, NotAuthenticated
 from token_service.domain.identity import Caller
-from token_service.http.identity import caller_from_claims
-from token_service.http.responses import BodyRejected, response_for
+from token_service.http.identity import caller_from_claims, check_console_token
+from token_service.http.responses import BodyRejected, cors_headers, response_for
 from token_service.http.rest import RestResolver
 from token_service.observability import get_tracer, logger, metrics
 
@@ -113,14 +113,29 @@ def serving_stage(app: RestResolver) -> ApiStage | None:
 
 
 def lambda_handler_for(
-    app: RestResolver, sdk_tracing: bool
+    app: RestResolver,
+    sdk_tracing: bool,
+    console_clients: Collection[str] | None = None,
+    *,
+    cors_origin: str | None = None,
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The function's Lambda handler. `console_clients`: the app clients whose ID tokens the
+    console API's functions accept (CONSOLE_CLIENT_IDS), checked before anything else; None
+    for functions that serve no console route. `cors_origin`: the console's origin
+    (CONSOLE_ORIGIN), which every answer then allows (CORS); None: no CORS headers."""
+    allowed_origin = cors_headers(cors_origin)
+
     def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
+            if console_clients is not None:
+                authorizer = (event.get("requestContext") or {}).get("authorizer")
+                check_console_token(authorizer.get("claims") if isinstance(authorizer, dict) else None, console_clients)
             response = app.resolve(event, request_document(event))
         except Exception as error:  # every failure has its defined answer (response_for)
             response = response_for(error)
-        return response.proxy_result()
+        result = response.proxy_result()
+        result["headers"].update(allowed_origin)
+        return result
 
     if sdk_tracing:
         # X-Ray subsegments per AWS call; importing the X-Ray SDK costs ~100-200 ms of cold start.

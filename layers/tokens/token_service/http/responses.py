@@ -72,6 +72,13 @@ def json_response(
     return JsonResponse(status, body, {"Cache-Control": "no-store", **(headers or {})})
 
 
+def cors_headers(origin: str | None) -> dict[str, str]:
+    """The CORS headers of every answer of a console API function: the console's origin itself,
+    never `*`, and Vary: Origin for caches; none without an origin. API Gateway answers the
+    preflights and adds the same to its own errors (template.yaml: Cors, GatewayResponses)."""
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+
+
 def error_response(status: int, code: str, message: str, problems: Sequence[FieldProblem] = ()) -> JsonResponse:
     error: dict[str, Any] = {"code": code, "message": message}
     if problems:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,20 @@ from pydantic import BaseModel, ValidationError
 
 _PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 _SCHEMA_REF = "#/components/schemas/{model}"
+ERROR_SCHEMA_REF = "#/components/schemas/Error"
+CATALOG_KEYWORD = "x-catalog"  # token_service.http.models.CatalogName's marker
+# What an error status means, unless a route says more (responses.py's table maps errors to them).
+ERROR_DESCRIPTIONS = {
+    400: "The request is not valid: the answer names each field and the reason.",
+    401: "No valid identity (console) or token (API).",
+    403: "Your role, or the token's scopes, do not allow this.",
+    404: "No such token, or not yours.",
+    409: "A state conflict; see the message.",
+    413: "The request body is too large.",
+    415: "The request body is not application/json.",
+    429: "Too many requests: API Gateway's stage throttle.",
+    503: "Temporarily unavailable; retry after Retry-After seconds.",
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,7 @@ class Route:
     body: type[BaseModel] | None
     query: type[BaseModel] | None
     path_parameters: type[BaseModel] | None
+    errors: Mapping[int, str]  # the error statuses the handler may answer besides a 400 for its input
     pattern: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,13 +112,29 @@ class RestResolver:
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
         path_parameters: type[BaseModel] | None = None,
+        errors: Mapping[int, str] | Collection[int] = (),
     ) -> Callable[[Callable[..., JsonResponse]], Callable[..., JsonResponse]]:
         """Registers a handler. It is called with `path`, `query` and `body`: the validated
-        models of those it declares."""
+        models of those it declares. `errors`: the error statuses it may answer besides the
+        400 of invalid input (and the 413 and 415 of a body), for the OpenAPI document; a
+        mapping says when, where ERROR_DESCRIPTIONS' general words are not enough."""
+        described = dict(errors) if isinstance(errors, Mapping) else dict.fromkeys(errors, "")
 
         def register(handler: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
             self.routes.append(
-                Route(method, path, handler, summary, response, status, description, body, query, path_parameters)
+                Route(
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    response,
+                    status,
+                    description,
+                    body,
+                    query,
+                    path_parameters,
+                    described,
+                )
             )
             return handler
 
@@ -153,8 +184,12 @@ class RestResolver:
             raise RequestInvalid(errors)
         return route.handler(**arguments)
 
-    def openapi_paths(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The routes as OpenAPI 3.1 path items, and the component schemas they refer to."""
+    def openapi_paths(self, enums: Mapping[str, Sequence[str]] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The routes as OpenAPI 3.1 path items, and the component schemas they refer to.
+
+        The schemas are the models' own: what validates a request is what the document says.
+        `enums` are the loaded catalog's names ("scopes", "roles"): a field marked as one of
+        them (models.CatalogName) is documented as that enum."""
         from pydantic.json_schema import models_json_schema  # the dev server's, not a function's, import
 
         models: list[tuple[type[BaseModel], Any]] = []
@@ -178,13 +213,48 @@ class RestResolver:
                 str(route.status): {
                     "description": route.description,
                     "content": {"application/json": {"schema": references[(route.response, "serialization")]}},
-                }
+                },
+                **{str(status): error_response(text) for status, text in _route_errors(route).items()},
             }
             paths.setdefault(route.path, {})[route.method.lower()] = operation
-        return paths, definitions.get("$defs", {})
+        return _with_enums(paths, enums or {}), _with_enums(definitions.get("$defs", {}), enums or {})
+
+
+def error_response(description: str) -> dict[str, Any]:
+    """An error answer in the document: the one error body every error has."""
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}}
+
+
+def _route_errors(route: Route) -> dict[int, str]:
+    """The error statuses of a route, with what each means: its input's, then its own."""
+    errors: dict[int, str] = {}
+    if route.body or route.query or route.path_parameters:
+        errors[400] = ERROR_DESCRIPTIONS[400]
+    if route.body is not None:
+        errors[413] = ERROR_DESCRIPTIONS[413]
+        errors[415] = ERROR_DESCRIPTIONS[415]
+    for status, text in route.errors.items():
+        errors[status] = text or ERROR_DESCRIPTIONS[status]
+    return dict(sorted(errors.items()))
+
+
+def _with_enums(value: Any, enums: Mapping[str, Sequence[str]]) -> Any:
+    """`value` with each catalog marker replaced by the catalog's names, as an enum."""
+    if isinstance(value, list):
+        return [_with_enums(item, enums) for item in value]
+    if not isinstance(value, dict):
+        return value
+    replaced = {key: _with_enums(item, enums) for key, item in value.items()}
+    kind = replaced.get(CATALOG_KEYWORD)
+    if isinstance(kind, str) and kind in enums:
+        del replaced[CATALOG_KEYWORD]
+        replaced["enum"] = list(enums[kind])
+    return replaced
 
 
 def _parameters(model: type[BaseModel] | None, location: str) -> list[dict[str, Any]]:
+    """A model's fields as parameters. A parameter is absent or a string, never null: an
+    optional field's null alternative is left out."""
     if model is None:
         return []
     schema = model.model_json_schema()
@@ -194,5 +264,16 @@ def _parameters(model: type[BaseModel] | None, location: str) -> list[dict[str, 
         parameter = {"name": name, "in": location, "required": location == "path" or name in required}
         if "description" in property_schema:
             parameter["description"] = property_schema["description"]
-        parameters.append({**parameter, "schema": property_schema})
+        parameters.append({**parameter, "schema": _not_null(property_schema)})
     return parameters
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    alternatives = schema.get("anyOf")
+    if not isinstance(alternatives, list):
+        return schema
+    kept = [alternative for alternative in alternatives if alternative != {"type": "null"}]
+    if len(kept) != 1 or len(kept) == len(alternatives):
+        return schema
+    rest = {key: value for key, value in schema.items() if key != "anyOf" and not (key == "default" and value is None)}
+    return {**rest, **kept[0]}
