@@ -166,3 +166,10 @@ def test_the_second_flush_comes_once_no_authorizer_check_can_still_be_running() 
     delay = str(functions["AuthorizerFunction"]["Timeout"])
     for name in ("RevokeTokensFunction", "TokenSelfFunction"):
         assert functions[name]["Environment"]["Variables"]["SECOND_FLUSH_DELAY_SECONDS"] == delay
+
+
+def test_test_modules_have_unique_names_across_tiers() -> None:
+    """pytest imports test modules by basename (there are no packages): two tiers holding the
+    same file name fail the whole run at collection."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []
