@@ -3,6 +3,7 @@ module is marked `dynamodb_backends`)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from devserver.gateway import (
 )
 from devserver.template import ROOT
 from token_service import wiring
+from token_service.storage.aws import dynamodb_client
 from token_service.storage.repository import TokenRepository
 
 
@@ -40,8 +42,15 @@ from token_service.storage.repository import TokenRepository
 def authorizer_app(dynamodb: object) -> Iterator[Any]:
     module = load_handler_module(ROOT / "functions" / "authorizer", "app.lambda_handler")
     module.authorizer.clock = time.time
+    # The module outlives the test, and its client was made for the backend of the test that
+    # first loaded it: point it at this test's backend (moto or dynalite), then put it back.
+    original = module.authorizer.repository
+    endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL")
+    client = dynamodb_client(endpoint, connect_timeout=0.5, read_timeout=1.0, attempts=3)
+    module.authorizer.repository = TokenRepository(original.table_name, client)
     yield module
-    module.authorizer.clock = time.time  # the module outlives the test: leave no fake clock behind
+    module.authorizer.repository = original
+    module.authorizer.clock = time.time  # leave no fake clock behind
 
 
 @pytest.fixture
