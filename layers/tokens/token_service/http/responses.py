@@ -87,6 +87,22 @@ def error_response(status: int, code: str, message: str, problems: Sequence[Fiel
     return json_response(status, {"error": error}, headers)
 
 
+def _plain_reason(error: Any) -> str | None:
+    """Length and count limits in plain words, not pydantic's ("String should have at least 1 character")."""
+    kind, context = error.get("type", ""), error.get("ctx") or {}
+    if kind == "string_too_short":
+        low = context.get("min_length", 1)
+        return "must not be empty" if low == 1 else f"must be at least {low} characters"
+    if kind == "string_too_long":
+        return f"must be at most {context.get('max_length')} characters"
+    if kind == "too_short":
+        low = context.get("min_length", 1)
+        return "must not be empty" if low == 1 else f"must have at least {low} items"
+    if kind == "too_long":
+        return f"must have at most {context.get('max_length')} items"
+    return None
+
+
 def problems_from_validation(errors: Sequence[Any]) -> list[FieldProblem]:
     problems = []
     for error in errors:
@@ -94,7 +110,9 @@ def problems_from_validation(errors: Sequence[Any]) -> list[FieldProblem]:
         if location and location[0] in _LOCATIONS:
             location = location[1:] if len(location) > 1 and error.get("type") != "json_invalid" else location[:1]
         field = ".".join(location) or "body"
-        reason = _REASONS_BY_TYPE.get(error.get("type", ""), str(error.get("msg", "is not valid")))
+        reason = _plain_reason(error) or _REASONS_BY_TYPE.get(
+            error.get("type", ""), str(error.get("msg", "is not valid"))
+        )
         reason = reason.removeprefix("Value error, ")
         # Cross-field validators name their field as "field: reason".
         named_field, separator, rest = reason.partition(": ")
