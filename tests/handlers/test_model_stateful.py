@@ -2,38 +2,39 @@
 
 Hypothesis drives random sequences of: creates (random user, scopes, expiry), revokes (by the
 owner, an admin, a colleague, another organisation's admin, or the token itself through
-DELETE /v1/token), rotations (by the same people or by the token itself through
-POST /v1/token/rotate, with every grace period), disables and enables, organisation policy
-changes (the active-token cap, the unused-token policy on or off), clock jumps (seconds, days,
-or right up to or past a token's expiry or unused deadline), role downgrades, runs of the
-scheduled cleanup, and authorizations (TOKEN events for random routes of the route map, through
-the real authorizer Lambda handler, which records each token's last use). After each step the
-answer must be the model's:
+DELETE /v1/token), rotations (by the same people, or by the token itself through
+POST /v1/token/rotate; every grace period, PT0S to P30D), disables and enables, policy changes
+(the active-token cap; the unused-token policy on, 30 or 45 days, or off), clock jumps (seconds
+to weeks, or right up to or onto a token's expiry, the authorizer's cache time before it, or its
+unused-token deadline), role downgrades, runs of the scheduled cleanup, and authorizations
+(TOKEN events for random routes of the route map, through the real authorizer Lambda handler,
+which records each token's last use). After each step the answer must be the model's:
 
-- a revoked, expired, disabled or unused-expired token, or an old token past its grace (it has
-  expired), is never allowed (401: the handler raises "Unauthorized"), and the authorizer's
-  reason is the model's;
+- a revoked, expired, disabled or unused-expired token, or an old token past its grace period,
+  is never allowed (401: the handler raises "Unauthorized"), for the model's reason;
 - an allowed token is one the model says is usable: a valid token lacking a route's scopes
   gets a policy that does not allow the route (403); one holding them is allowed, and its
-  context names its own organisation and owner;
-- a rotation links both tokens both ways, shortens the old one's life to the earlier of its
-  own expiry and the end of the grace period, and is refused (409) for a token already
-  rotated or not active; the active-token cap counts a token in its grace window;
-- the cleanup revokes exactly the live tokens the unused-token policy calls unused
-  (revoked_by "policy:unused"), disabled ones included, and announces each;
+  context names its own organisation and owner; the use is recorded (at most once per interval);
+- a rotation mints a token with the old one's name, scopes and owner, links the two both ways,
+  and ends the old one at the earlier of its own expiry and the end of the grace period (both
+  work until then, outside the cache time); rotating it again is 409 naming its successor, and
+  only an active token can be rotated; the active-token cap counts a token in its grace window;
+- a disabled token is refused from the moment PATCH returns, and works again once enabled;
+- the cleanup revokes exactly the live tokens the unused-token policy calls unused (disabled ones
+  included; not a second early), revoked_by "policy:unused", and announces each;
 - another organisation's token is invisible to the console (404, nothing changes), and
   nothing in the authorizer's answer ever names another organisation.
 
-Role downgrades: the service checks the caller's role when a token is created, not when it
-is used. A token keeps the scopes it was created with after its owner is downgraded (even
-scopes the new role may not grant), until it is revoked or expires; the downgraded user can
-no longer create such tokens, nor, once no longer an admin, revoke other users' tokens.
-Rotating keeps the old token's scopes whoever rotates it: a downgraded owner may rotate a
-token carrying scopes their role can no longer grant. The model encodes exactly that.
+Role downgrades reach tokens (membership changes): when a user's role is lowered, either an
+admin reports it (PUT /members/{user_id}) or the user pool's event arrives (the membership
+Lambda's call), and the user's live tokens are fitted to the new role: scopes it may not grant
+are removed, and a token left with none is revoked by "membership:role". The downgraded user can
+no longer create such tokens, nor, once no longer an admin, act on other users' tokens.
 
-The unused-token policy is the organisation's: a token's last use (its creation if it was
-never used) at least that many days ago makes it unused-expired. The model applies the
-organisation's current policy to every token, whatever copy of it the token item carries.
+The unused-token policy is the organisation's: a token whose last use (its creation if never
+used) is at least that many days ago is unused-expired, whatever copy of the policy its item
+carries. The console's status does not show it ("active" until the cleanup revokes it), so the
+console may still rotate, disable or enable such a token; the model encodes that too.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from support import (
+    TABLE_NAME,
     Cleanup,
     Console,
     FakeClock,
@@ -71,7 +73,7 @@ from support import (
 )
 
 from devserver.gateway import Identity, LambdaContext, load_handler_module, policy_allows
-from devserver.template import ROOT
+from devserver.template import ROOT, table_definition
 from token_service import wiring
 from token_service.domain.authorizer import LAST_USED_INTERVAL_SECONDS, Decision, Reason
 from token_service.domain.cleanup import UNUSED_POLICY_ACTOR
@@ -202,6 +204,16 @@ def call_self_rotation(authorizer_context: dict[str, Any], body: dict[str, Any])
     return result["statusCode"], json.loads(result["body"])
 
 
+def empty_table() -> None:
+    """Each example starts on an empty table: examples stay independent (no cleanup run reads an
+    earlier example's tokens), and moto's queries, which read the whole table, stay cheap."""
+    client = wiring.get_service().repository.client
+    client.delete_table(TableName=TABLE_NAME)
+    client.get_waiter("table_not_exists").wait(TableName=TABLE_NAME, WaiterConfig={"Delay": 0.1})
+    client.create_table(TableName=TABLE_NAME, **table_definition())
+    client.get_waiter("table_exists").wait(TableName=TABLE_NAME, WaiterConfig={"Delay": 0.1})
+
+
 class TokenWorld(RuleBasedStateMachine):
     """Two organisations; in the first an admin, a member and a viewer, in the second an admin."""
 
@@ -213,21 +225,16 @@ class TokenWorld(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        run = uuid.uuid4().hex[:8]  # the table outlives an example: each gets its own organisations
+        empty_table()
+        run = uuid.uuid4().hex[:8]
         self.org = f"org-model-{run}"
         self.other_org = f"org-other-{run}"
         self.roles = {"ada": "admin", "max": "member", "vic": "viewer", "oz": "admin"}
         self.orgs = {"ada": self.org, "max": self.org, "vic": self.org, "oz": self.other_org}
         self.cap = {self.org: 50, self.other_org: 50}  # max_active_tokens_per_user
         self.unused_days: dict[str, int | None] = {self.org: None, self.other_org: None}
-        self.policy_changed: set[str] = set()  # organisations whose policy an admin set
         self.model: dict[str, ModelToken] = {}
         self.cleanup = Cleanup(wiring.get_service())
-
-    def teardown(self) -> None:
-        # Later examples' cleanup runs must not go through this example's organisations.
-        for org in self.policy_changed:
-            wiring.get_service().repository.register_unused_policy(org, None)
 
     def console(self, user: str) -> Console:
         return Console(Identity(user_id=user, org_id=self.orgs[user], role=self.roles[user]))
@@ -331,11 +338,12 @@ class TokenWorld(RuleBasedStateMachine):
         """Every example starts with a token (an admin's or a member's), so it has one to act on."""
         return self.create(user, scopes, lifetime_hours)
 
-    @initialize(unused_days=st.sampled_from([None, 30]))
-    def first_policy(self, unused_days: int | None) -> None:
+    @initialize()
+    def first_policy(self) -> None:
         """Examples start with a cap of 2 tokens a user in the first organisation (the cap binds,
-        and a token in its grace window counts), and the unused-token policy there on or off."""
-        self.set_policy("ada", 2, unused_days)
+        and a token in its grace window counts) and its unused-token policy on, 30 days (set_policy
+        turns it off, or on in the other organisation)."""
+        self.set_policy("ada", 2, 30)
 
     @rule(
         target=tokens,
@@ -453,8 +461,8 @@ class TokenWorld(RuleBasedStateMachine):
         assert status == 201, answer
         if rotator != "owner" and actor != old.owner:
             COVERED["rotate:by another"] += 1
-        if not old.scopes <= set(CATALOG.role(self.roles[old.owner]).grantable_scopes):
-            COVERED["rotate:scopes the owner may no longer grant"] += 1
+        if old.unused_expired(self.now, self.unused_days[old.org]):
+            COVERED["rotate:unused-expired token"] += 1  # the console may: its status is active
         expected_expiry = int(self.now) + (90 * DAY if lifetime_hours is None else lifetime_hours * 3600)
         successor = answer["token_id"]
         assert successor not in self.model and answer["token"] != old.secret
@@ -487,9 +495,14 @@ class TokenWorld(RuleBasedStateMachine):
         # Both work during the grace period (the old one not within the cache time of its end) ...
         self.check_decision(old, "GET", "v1/token")
         self.check_decision(self.model[successor], "GET", "v1/token")
-        # ... and the old one cannot be rotated again: 409 naming its successor.
+        # ... the old one cannot be rotated again: 409 naming its successor ...
         again = self.console(old.owner).request("POST", f"/tokens/{token_id}/rotate", body=body)
         self.expect_conflict(again, "already_rotated", successor)
+        COVERED["rotate:already rotated"] += 1
+        # ... and while it is in its grace window it holds a place under the cap.
+        if self.cap_reached(old.org, self.live_tokens(old.org, old.owner)):
+            response = self.console(old.owner).create("model", ["reports:read"])  # any role may grant it
+            self.expect_conflict(response, "active_token_limit_reached", "maximum")
         return successor
 
     @rule(token_id=tokens, live=LIVE_PICK, user=st.sampled_from(["owner", *USERS]), enabled=st.booleans())
@@ -525,7 +538,6 @@ class TokenWorld(RuleBasedStateMachine):
     def set_policy(self, user: str, cap: int, unused_days: int | None) -> None:
         """PUT /settings: the cap, and the unused-token policy on (30 or 45 days) or off."""
         body = {**POLICY, "max_active_tokens_per_user": cap, "revoke_unused_after_days": unused_days}
-        self.policy_changed.add(self.orgs[user])
         response = self.console(user).request("PUT", "/settings", body=body)
         if not CATALOG.role(self.roles[user]).organisation_admin:
             assert response.status == 403, response.body
@@ -539,45 +551,73 @@ class TokenWorld(RuleBasedStateMachine):
         seconds=st.one_of(
             st.integers(min_value=1, max_value=6 * DAY),
             st.integers(min_value=7, max_value=40).map(lambda days: days * DAY),  # toward unused deadlines
-        )
+        ),
+        cleanup=st.booleans(),
     )
-    def advance_clock(self, seconds: int) -> None:
+    def advance_clock(self, seconds: int, cleanup: bool) -> None:
+        """Time passes; after a week or more, the scheduled cleanup may run (when an unused-token
+        policy is on)."""
         self.clock.now += seconds
-
-    def advance_and_check(self, token: ModelToken, moment: int) -> None:
-        """To `moment`, if it is ahead, then the token's decision there: the boundaries are where
-        bugs live."""
-        if moment > self.now:
-            self.clock.now = float(moment)
-        self.check_decision(token, "GET", "v1/token")
+        if cleanup and seconds >= 7 * DAY and self.policy_on():
+            self.cleanup_now()
 
     @rule(token_id=tokens, boundary=st.sampled_from(["cache", "expiry"]), just_before=st.booleans())
     def advance_to_expiry(self, token_id: str, boundary: str, just_before: bool) -> None:
         """To a token's expiry (or the end of its grace period), or to its expiry less the
-        authorizer's cache time (from when it is refused), or the second before either."""
+        authorizer's cache time (from when it is refused), or the second before either (if ahead);
+        there, the token is presented: the boundaries are where bugs live."""
         token = self.model[token_id]
-        moment = token.expires_at - (self.decisions.cache_seconds if boundary == "cache" else 0)
-        self.advance_and_check(token, moment - int(just_before))
+        moment = token.expires_at - (self.decisions.cache_seconds if boundary == "cache" else 0) - int(just_before)
+        self.clock.now = max(self.now, float(moment))
+        self.check_decision(token, "GET", "v1/token")
 
     @precondition(lambda self: self.policy_on())
-    @rule(token_id=tokens, live=LIVE_PICK, just_before=st.booleans(), cleanup=st.booleans())
-    def advance_to_unused_deadline(self, token_id: str, live: int | None, just_before: bool, cleanup: bool) -> None:
-        """To the moment the organisation's unused-token policy stops the token, or the second
-        before (a use then moves the deadline); then the cleanup runs, or the token is presented."""
+    @rule(token_id=tokens, live=st.integers(min_value=0, max_value=15), just_before=st.booleans())
+    def advance_to_unused_deadline(self, token_id: str, live: int, just_before: bool) -> None:
+        """To the moment the organisation's unused-token policy stops a live token, or the second
+        before; there, the token is presented and the cleanup runs. (Just before: the cleanup
+        first, which must leave it, then the token, whose use moves the deadline. At the deadline:
+        the token first, refused, then the cleanup, which revokes it.)"""
         token = self.pick(token_id, live, unused_deadline=True)
         deadline = self.unused_deadline(token)
         if deadline is None or not token.live(self.now):
             return
-        if cleanup:
-            self.clock.now = max(self.now, float(deadline - int(just_before)))
+        self.clock.now = max(self.now, float(deadline - int(just_before)))
+        if just_before:
             self.cleanup_now()
+            self.check_decision(token, "GET", "v1/token")
         else:
-            self.advance_and_check(token, deadline - int(just_before))
+            self.check_decision(token, "GET", "v1/token")
+            self.cleanup_now()
 
-    @rule(user=st.sampled_from(["ada", "max", "oz"]))
-    def downgrade(self, user: str) -> None:
+    @rule(user=st.sampled_from(["ada", "max", "oz"]), reported_by_admin=st.booleans())
+    def downgrade(self, user: str, reported_by_admin: bool) -> None:
+        """The user's role is lowered one step; an admin of the organisation reports it, or (also
+        when no admin is left) the user pool's event reaches the service. Either way the user's
+        live tokens keep only the scopes the new role may grant, and one left with none is
+        revoked."""
         current = ROLE_ORDER.index(self.roles[user])
-        self.roles[user] = ROLE_ORDER[min(current + 1, len(ROLE_ORDER) - 1)]
+        role = ROLE_ORDER[min(current + 1, len(ROLE_ORDER) - 1)]
+        self.roles[user] = role
+        org = self.orgs[user]
+        admin = next((name for name in USERS if self.orgs[name] == org and self.roles[name] == "admin"), None)
+        if reported_by_admin and admin is not None:
+            response = self.console(admin).request("PUT", f"/members/{user}", body={"role": role})
+            assert response.status == 200, response.body
+            COVERED["membership:reported by an admin"] += 1
+        else:
+            wiring.get_service().apply_membership(org, user, role, "role")
+            COVERED["membership:event"] += 1
+        grantable = set(CATALOG.role(role).grantable_scopes)
+        for token in self.model.values():
+            if token.owner != user or not token.live(self.now) or token.scopes <= grantable:
+                continue
+            if token.scopes & grantable:
+                token.scopes = frozenset(token.scopes & grantable)
+                COVERED["membership:trimmed"] += 1
+            else:
+                token.revoked_at, token.revoked_by = int(self.now), "membership:role"
+                COVERED["membership:revoked"] += 1
 
     def cleanup_now(self) -> None:
         """The scheduled cleanup, as deployed, for the unused-token policy: it revokes exactly
@@ -600,9 +640,14 @@ class TokenWorld(RuleBasedStateMachine):
         assert announced == unused
         COVERED["cleanup:unused revoked"] += len(unused)
 
-    @rule(token_id=tokens, route=st.sampled_from(ROUTES), segment=st.text("abc123-", min_size=1, max_size=8))
-    def authorize_route(self, token_id: str, route: ProtectedRoute, segment: str) -> None:
-        token = self.model[token_id]
+    @rule(
+        token_id=tokens,
+        live=LIVE_PICK,
+        route=st.sampled_from(ROUTES),
+        segment=st.text("abc123-", min_size=1, max_size=8),
+    )
+    def authorize_route(self, token_id: str, live: int | None, route: ProtectedRoute, segment: str) -> None:
+        token = self.pick(token_id, live)
         path = concrete_path(route, segment)
         arn = f"{METHOD_ARN_PREFIX}/{route.method}/{path}"
         # Revoked, expired, disabled, unused-expired, past its grace: 401, whatever the route,
@@ -688,12 +733,20 @@ MUST_COVER = {
     "cap:counts the grace window": 1,
     "cleanup:unused revoked": 1,
     "disabled": 2,
+    "membership:trimmed": 1,
+    "membership:revoked": 1,
 }
 
 
+# Examples per backend: the full run on moto; a shorter one on dynalite (DynamoDB's own expression
+# validation, and no ReturnValuesOnConditionCheckFailure), which keeps the two within CI's budget.
+EXAMPLES = {"moto": 100, "dynalite": 40}
+
+
 def test_the_service_behaves_like_the_model(
-    authorizer_app: Any, fake_apigateway: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+    authorizer_app: Any, fake_apigateway: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, request: Any
 ) -> None:
+    examples = EXAMPLES[request.node.callspec.params["dynamodb"]]
     EXERCISED.update(dict.fromkeys(EXERCISED, 0))
     COVERED.clear()
     clock = FakeClock(START)
@@ -707,7 +760,7 @@ def test_the_service_behaves_like_the_model(
     run_state_machine_as_test(
         TokenWorld,
         settings=settings(
-            max_examples=100,
+            max_examples=examples,
             stateful_step_count=40,
             deadline=None,
             database=None,
@@ -716,31 +769,8 @@ def test_the_service_behaves_like_the_model(
         ),
     )
     # The run reached every kind of decision (derandomized: the same sequences every time).
-    assert min(EXERCISED.values()) >= 10, EXERCISED
     print("COVERED", sorted(COVERED.items()), EXERCISED)
-    missed = {name: (COVERED[name], least) for name, least in MUST_COVER.items() if COVERED[name] < least}
-    assert not missed, (missed, COVERED)
-
-
-def test_a_downgraded_users_tokens_keep_their_scopes(authorizer_app: Any, fake_apigateway: Any, dynamodb: Any) -> None:
-    """What the service does today, spelled out (the model above encodes the same): the role is
-    checked when a token is created, not when it is used."""
-    admin = Console(Identity(user_id="ada", org_id="org-acme", role="admin"))
-    colleague = Console(Identity(user_id="max", org_id="org-acme", role="member"))
-    teams = admin.create_ok("teams upload", ["import:teams"])
-    colleagues = colleague.create_ok("colleague's")["token_id"]
-
-    downgraded = Console(Identity(user_id="ada", org_id="org-acme", role="viewer"))
-    # The token minted as an admin still carries, and is allowed, an admin-only scope ...
-    result = authorize(authorizer_app, token_event(teams["token"], "POST", "v1/import/teams"))
-    assert policy_allows(result, f"{METHOD_ARN_PREFIX}/POST/v1/import/teams")
-    assert downgraded.request("GET", f"/tokens/{teams['token_id']}").json()["scopes"] == ["import:teams"]
-    # ... while the downgraded user can no longer mint such a token, nor act as an admin.
-    refused = downgraded.create("again", ["import:teams"])
-    assert refused.status == 403 and refused.json()["error"]["code"] == "scope_not_grantable"
-    assert downgraded.request("DELETE", f"/tokens/{colleagues}").status == 404
-    assert downgraded.request("GET", "/tokens", query={"all_users": "true"}).status == 403
-    # Revoking the token is what removes the access.
-    assert downgraded.request("DELETE", f"/tokens/{teams['token_id']}").status == 200
-    with pytest.raises(Exception, match=r"^Unauthorized$"):
-        authorize(authorizer_app, token_event(teams["token"], "POST", "v1/import/teams"))
+    assert min(EXERCISED.values()) >= 10, EXERCISED
+    if examples == EXAMPLES["moto"]:  # the shorter run's sequences are not the same
+        missed = {name: (COVERED[name], least) for name, least in MUST_COVER.items() if COVERED[name] < least}
+        assert not missed, (missed, COVERED)
