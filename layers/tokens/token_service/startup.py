@@ -14,11 +14,12 @@ it. The gains are measured in docs/performance.md (figure 3).
 """
 
 import gc
-from collections.abc import Callable
-from functools import wraps
-from typing import ParamSpec, TypeVar
 
-gc.disable()
+gc.disable()  # before anything else loads, this module's own imports included
+
+from collections.abc import Callable  # noqa: E402
+from functools import wraps  # noqa: E402
+from typing import ParamSpec, TypeVar  # noqa: E402
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from token_service.domain.cleanup import UNUSED_POLICY_ACTOR
 from token_service.domain.commands import Listing, PageKey, RevokeOutcome, TokenPage
 from token_service.domain.errors import (
     ActiveSetChanged,
@@ -333,6 +332,10 @@ class TokenRepository:
     def revoke_unused(self, token_id: str, org_id: str, unused_since: int, revoked_at: int, ttl: int) -> bool:
         """Revokes the token for the unused-token policy, unless it was used after `unused_since`
         (or is already revoked). True when this call revoked it."""
+        # Only the cleanup calls this: importing its module here keeps it out of every other
+        # function's cold start (docs/performance.md, figure 3).
+        from token_service.domain.cleanup import UNUSED_POLICY_ACTOR
+
         unused = "((attribute_not_exists(last_used_at) AND created_at <= :since) OR last_used_at <= :since)"
         result = self._set_revoked(
             token_id, org_id, None, revoked_at, UNUSED_POLICY_ACTOR, ttl, return_item=False, also=(unused, unused_since)
