@@ -172,6 +172,18 @@ def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
     return "Allow" in effects and "Deny" not in effects
 
 
+def context_variable(event: Mapping[str, Any], variable: str) -> str | None:
+    """A `$context` variable of a REQUEST authorizer's identity sources (SAM's `Identity.Context`
+    entries: httpMethod, resourcePath, identity.sourceIp, ...), read from the proxy event's
+    requestContext, where API Gateway puts the same values. `identity.sourceIp` is the address of
+    the TCP connection that sent the request (locally: the client's socket address), never an
+    X-Forwarded-For header, which API Gateway does not use for it either."""
+    value: Any = event.get("requestContext", {})
+    for part in variable.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return str(value) if value is not None and not isinstance(value, Mapping) else None
+
+
 def method_arn(api_id: str, method: str, path: str) -> str:
     return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api_id}/{STAGE}/{method.upper()}{path}"
 
@@ -408,7 +420,9 @@ class LocalGateway:
         # As API Gateway: pathParameters percent-decoded once; the event's path stays as sent.
         parameters = {name: unquote(value) for name, value in parameters.items()}
         api = example_api() if route.api == EXAMPLE_API else rest_apis()[route.api]
-        if api.authorizer is None:  # the Cognito user pool authorizer: no valid ID token, a 401
+        if not route.authorized:  # Auth: Authorizer: NONE (the function checks the request itself)
+            authorizer_context = {}
+        elif api.authorizer is None:  # the Cognito user pool authorizer: no valid ID token, a 401
             caller = self.console_identity(headers)
             if caller is None:
                 return gateway_response(api, "UNAUTHORIZED", "Unauthorized")
@@ -447,8 +461,11 @@ class LocalGateway:
             identity.append(value)
         if authorizer.validation_expression and not re.search(authorizer.validation_expression, identity[0]):
             return gateway_response(api, "UNAUTHORIZED", "Unauthorized")
-        context_values = {"httpMethod": route.method, "resourcePath": route.resource}
-        identity += [context_values[variable] for variable in authorizer.context]
+        for variable in authorizer.context:
+            value = context_variable(request, variable)
+            if not value:  # as a missing header: 401 without invoking the function
+                return gateway_response(api, "UNAUTHORIZED", "Unauthorized")
+            identity.append(value)
         api_id = api_id_of(api.logical_id)
         arn = method_arn(api_id, route.method, request["path"])
         key = (api_id, *identity)

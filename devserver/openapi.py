@@ -56,6 +56,17 @@ SECURITY_SCHEMES = {
             "request's."
         ),
     },
+    # The leaked-token reports' route has no authorizer: a partner's signature of the body is its
+    # credential (token_service.http.secret_scanning), checked by the function.
+    "partnerSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Github-Public-Key-Signature",
+        "description": (
+            "GitHub's secret-scanning partner signature: base64 of the DER ECDSA P-256 SHA-256 signature of the raw "
+            "body by the key that `Github-Public-Key-Identifier` names in the partner's key list."
+        ),
+    },
     "apiToken": {
         "type": "http",
         "scheme": "bearer",
@@ -108,6 +119,8 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     if server_url:
         document["servers"] = [{"url": server_url}]
     apis = rest_apis()
+    # Routes with `Auth: Authorizer: NONE` (the leaked-token reports): the signature, no gateway 401.
+    unauthorized = {(route.method, route.resource) for route in api_routes() if not route.authorized}
     seen: set[str] = set()
     for route in api_routes():
         if route.code_dir.name in seen:
@@ -118,6 +131,10 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
         token_api = apis[route.api].authorizer is not None
         for path, operations in paths.items():
             for method, operation in operations.items():
+                if (method.upper(), path) in unauthorized:
+                    operation["security"] = [{"partnerSignature": []}]
+                    _document_errors(operation, {429: ERROR_DESCRIPTIONS[429]}, token_api=False)
+                    continue
                 operation["security"] = [{"apiToken": []}] if token_api else [{"consoleUser": []}]
                 gateway = dict(TOKEN_GATEWAY if token_api else CONSOLE_GATEWAY)
                 if token_api and (method.upper(), path) in needs_scopes:

@@ -32,7 +32,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer
 
-from devserver.template import function, parameter_default, table_definition, ttl_attribute
+from devserver.template import console_security_headers, function, parameter_default, table_definition, ttl_attribute
 from devserver.wsgi import (
     API_METHODS,
     DEFAULT_READ_TIMEOUT_SECONDS,
@@ -119,6 +119,9 @@ class DevServer:
             "NOTIFY_BEFORE_DAYS": parameter_default("NotifyBeforeDays"),
             "AUTHORIZER_CACHE_SECONDS": parameter_default("AuthorizerCacheSeconds"),
             "SECOND_FLUSH_DELAY_SECONDS": str(int(function("AuthorizerFunction").timeout)),
+            # No signing keys locally (never GitHub's, over the internet): every leaked-token report
+            # is a 401 unless this names a key list of your own (docs/secret-scanning.md).
+            "SECRET_SCANNING_KEYS_URL": "http://127.0.0.1:9/no-secret-scanning-keys",
         }
         for key, value in defaults.items():
             os.environ.setdefault(key, value)
@@ -469,7 +472,10 @@ def _static(path: str) -> Response:
     if not file.is_relative_to(CONSOLE_DIR) or not file.is_file():
         return json_error(404, "not_found", "No such file.")
     content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    return Response(file.read_bytes(), status=200, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+    # The headers CloudFront adds in a deployment (template.yaml), so the browser tests run
+    # under the same Content-Security-Policy: no inline script or style.
+    headers = {"Content-Type": content_type, "Cache-Control": "no-store", **console_security_headers()}
+    return Response(file.read_bytes(), status=200, headers=headers)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,26 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
         return yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
+@cache
+def console_security_headers(path: Path = TEMPLATE_PATH) -> dict[str, str]:
+    """The console's security headers as the template's CloudFront response headers policy sets
+    them, for a console served from the API's own origin: connect-src is 'self' (the local API
+    and managed login), where CloudFront's names the regional execute-api and auth domains."""
+    config = load_template(path)["Resources"]["ConsoleResponseHeadersPolicy"]["Properties"]
+    security = config["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    policy = security["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Sub"][0]
+    directives = [
+        "connect-src 'self'" if directive.strip().startswith("connect-src") else directive.strip()
+        for directive in policy.split(";")
+    ]
+    return {
+        "Content-Security-Policy": "; ".join(directives),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": security["FrameOptions"]["FrameOption"],
+        "Referrer-Policy": security["ReferrerPolicy"]["ReferrerPolicy"],
+    }
+
+
 def table_definition(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The CreateTable arguments of the deployed table, minus its name."""
     properties = load_template(path)["Resources"][TABLE_RESOURCE]["Properties"]
@@ -144,6 +164,7 @@ class Route:
     handler: str
     pattern: re.Pattern[str]
     api: str = ""  # logical id of the RestApi
+    authorized: bool = True  # False: `Auth: Authorizer: NONE` (the API's authorizer does not run)
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method.upper() != self.method:
@@ -230,6 +251,7 @@ def api_routes(path: Path = TEMPLATE_PATH) -> tuple[Route, ...]:
                     handler=str(properties.get("Handler", default_handler)),
                     pattern=_resource_pattern(str(event_properties["Path"])),
                     api=str(event_properties.get("RestApiId", {}).get("Ref", "")),
+                    authorized=(event_properties.get("Auth") or {}).get("Authorizer") != "NONE",
                 )
             )
     # Literal segments win over parameters (/tokens/revoke before /tokens/{token_id}).

@@ -11,7 +11,8 @@ import io
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 # Set before any service module is imported: configuration is read once per process.
 os.environ.update(
@@ -183,6 +184,27 @@ class LeakScan(logging.Handler):
         line = self.format(record)
         if "Bearer " in line or TOKEN_IN_TEXT.search(line):
             self.leaks.append(line)
+
+
+@pytest.fixture(autouse=True)
+def one_invocation_per_metrics_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda runs one invocation per process at a time; tests that call handlers from several
+    threads share Powertools' one metrics buffer, where one thread's flush can empty it between
+    another's check and its serialisation ("Must contain at least one metric"). One lock around
+    adding, flushing and clearing restores what each process has in Lambda, and nothing more."""
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    lock = threading.RLock()
+
+    def locked(original: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
+            with lock:
+                return original(*args, **kwargs)
+
+        return call
+
+    for name in ("add_metric", "flush_metrics", "clear_metrics"):
+        monkeypatch.setattr(AmazonCloudWatchEMFProvider, name, locked(getattr(AmazonCloudWatchEMFProvider, name)))
 
 
 @pytest.fixture(autouse=True)

@@ -43,6 +43,7 @@ from token_service.domain.service import CreatedToken, TokenService
 from token_service.domain.token_format import ALPHABET, checksum, generate_token, token_regex
 from token_service.http.models import CreateTokenRequest
 from token_service.storage.attribute_values import deserialize, serialize
+from token_service.storage.audit import AuditLog
 from token_service.storage.items import EXPIRY_INDEX, token_item, token_key
 from token_service.storage.lifecycle_store import LifecycleStore
 from token_service.storage.repository import TokenRepository
@@ -543,7 +544,11 @@ class Cleanup:
         self.reports: list[RunReport] = []
 
     def run(
-        self, at: int, store: LifecycleStore | None = None, publisher: RecordingPublisher | None = None
+        self,
+        at: int,
+        store: LifecycleStore | None = None,
+        publisher: RecordingPublisher | None = None,
+        audit: AuditLog | None = None,
     ) -> RunReport:
         publisher = publisher or self.publisher
         publisher.now = at
@@ -554,6 +559,7 @@ class Cleanup:
             clock=lambda: at,
             lookback_days=self.lookback_days,
             unused=self.tokens,
+            audit=audit,
             retention_seconds=self.retention_seconds,
         ).run()
         self.reports.append(report)

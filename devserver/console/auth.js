@@ -238,6 +238,13 @@ const ConsoleAuth = (() => {
 
   const apiUrl = () => String(config.apiUrl).replace(/\/+$/, "");
 
+  // Who is signed in, as the API knows them: the user id (tokens' owner_id), organisation and role.
+  function identity() {
+    if (devIdentity) return { userId: devIdentity.user, orgId: devIdentity.org, role: devIdentity.role };
+    const claims = session.claims || {};
+    return { userId: claims.sub || null, orgId: claims["custom:org_id"] || null, role: claims["custom:role"] || null };
+  }
+
   function saveDraft(draftOf) {
     const draft = draftOf ? draftOf() : null;
     if (draft && session.claims) sessionStorage.setItem(DRAFT, JSON.stringify({ sub: session.claims.sub, draft }));
@@ -302,5 +309,5 @@ const ConsoleAuth = (() => {
     return saved && session.claims && saved.sub === session.claims.sub ? saved.draft : null;
   }
 
-  return { begin, headers, apiUrl, ensureFresh, answered, signOut, takeDraft, session };
+  return { begin, headers, apiUrl, identity, ensureFresh, answered, signOut, takeDraft, session };
 })();

@@ -26,6 +26,8 @@ fetch("/openapi.json").then((r) => r.json()).then((doc) => {
       if (body) {
         const pre = document.createElement("pre");
         pre.textContent = "Request body:\n" + schemaText(body.schema, components);
+        pre.tabIndex = 0; // a region that scrolls sideways on a phone: reachable by keyboard
+        pre.setAttribute("aria-label", `Request body of ${method.toUpperCase()} ${path}`);
         box.append(pre);
       }
       for (const [code, response] of Object.entries(op.responses || {})) {
@@ -36,4 +38,9 @@ fetch("/openapi.json").then((r) => r.json()).then((doc) => {
       root.append(box);
     }
   }
+  root.setAttribute("aria-busy", "false");
+}).catch(() => {
+  const root = document.getElementById("operations");
+  root.textContent = "The API document (/openapi.json) could not be loaded. Reload the page to try again.";
+  root.setAttribute("aria-busy", "false");
 });

@@ -12,6 +12,7 @@ from token_service.config import cleanup_config
 from token_service.domain.cleanup import CleanupRun
 from token_service.domain.lifecycle import DAY
 from token_service.observability import logger, metrics
+from token_service.storage.audit import AuditLog
 from token_service.storage.aws import aws_client, dynamodb_client
 from token_service.storage.events import EventPublisher
 from token_service.storage.lifecycle_store import LifecycleStore
@@ -22,6 +23,7 @@ client = dynamodb_client(config.dynamodb_endpoint, read_timeout=5.0)
 store = LifecycleStore(config.table_name, client)
 tokens = TokenRepository(config.table_name, client)
 publisher = EventPublisher(config.event_bus_name, lambda: aws_client("events"))
+audit = AuditLog(config.table_name, client, config.audit_retention_days)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -33,6 +35,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         config.schedule,
         lookback_days=config.lookback_days,
         unused=tokens,
+        audit=audit,
         retention_seconds=config.retention_days * DAY,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
@@ -42,6 +45,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         ("MarkedExpired", report.marked),
         ("Purged", report.purged),
         ("UnusedRevoked", report.unused_revoked),
+        ("AuditEntriesDrained", report.audit_drained),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(name="ItemsRead", unit=MetricUnit.Count, value=report.items_read)

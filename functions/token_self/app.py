@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from token_service.config import management_config
 from token_service.http.models import PresentedTokenView, RotatedTokenView, RotateTokenRequest, TokenView
-from token_service.http.proxy import lambda_handler_for, presented_token, serving_stage
+from token_service.http.proxy import lambda_handler_for, presented_token, serving_stage, source_ip
 from token_service.http.responses import json_response
 from token_service.http.rest import JsonResponse, RestResolver
 from token_service.observability import logger, metrics
@@ -41,7 +41,9 @@ def get_presented_token() -> JsonResponse:
 def revoke_presented_token() -> JsonResponse:
     token = presented_token(app)
     service = get_service()
-    outcome = service.revoke_presented_token(token.token_id, token.org_id, token.owner_id, serving_stage(app))
+    outcome = service.revoke_presented_token(
+        token.token_id, token.org_id, token.owner_id, serving_stage(app), source_ip(app)
+    )
     if outcome.newly_revoked:
         metrics.add_metric(name="TokensRevoked", unit=MetricUnit.Count, value=1)
         logger.info("Token revoked itself")
@@ -66,7 +68,7 @@ def rotate_presented_token(body: RotateTokenRequest) -> JsonResponse:
     token = presented_token(app)
     service = get_service()
     rotated = service.rotate_presented_token(
-        token.token_id, token.org_id, token.owner_id, body.rotation(), serving_stage(app)
+        token.token_id, token.org_id, token.owner_id, body.rotation(), serving_stage(app), source_ip(app)
     )
     metrics.add_metric(name="TokensRotated", unit=MetricUnit.Count, value=1)
     logger.info("Token rotated itself", extra={"successor_id": rotated.created.record.token_id})

@@ -227,7 +227,7 @@ def test_a_slot_whose_token_write_failed_is_freed_after_its_grace_period(
     repository = wiring.get_service().repository
     write_token = repository.put_new_token
 
-    def fail_once(record: Any) -> None:
+    def fail_once(record: Any, audit: Any = None) -> None:
         monkeypatch.setattr(repository, "put_new_token", write_token)
         raise StoreUnavailable()
 

@@ -259,7 +259,7 @@ def test_token_check_reads_the_base_table_consistently(authorizer_app):
                 "ConsistentRead": True,
                 # Only what the decision uses: no name, other metadata or index keys.
                 "ProjectionExpression": "token_id, org_id, owner_id, scopes, expires_at, secret_hash, "
-                "hash_version, created_at, revoked_at, disabled_at, last_used_at, unused_after_days",
+                "hash_version, created_at, revoked_at, disabled_at, last_used_at, unused_after_days, allowed_cidrs",
             },
         )
         result = authorize(authorizer_app, token_event(token))

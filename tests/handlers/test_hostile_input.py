@@ -30,6 +30,7 @@ VALID_BODIES = {
     "/tokens/revoke": {"token_ids": ["0" * 16]},
 }
 ONE_MEGABYTE = 1024 * 1024
+FORGED_LOG_LINE = '{"level":"ERROR","message":"forged","service":"api-tokens"}'
 
 
 def assert_client_error(response: HttpResponse, status: int | None = None, field: str | None = None) -> dict[str, Any]:
@@ -196,6 +197,49 @@ def test_odd_ids_in_a_bulk_revoke_revoke_nothing(admin: Console, untouched: Any,
         assert response.json()["revoked"] == 0, response.body
     else:
         assert_client_error(response, 400)
+    untouched()
+
+
+# -- address allowlists ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("allowed_cidrs", "field"),
+    [
+        pytest.param("10.0.0.0/8", "allowed_cidrs", id="a-string-not-a-list"),
+        pytest.param({"cidr": "10.0.0.0/8"}, "allowed_cidrs", id="an-object"),
+        pytest.param(True, "allowed_cidrs", id="a-boolean"),
+        pytest.param([f"10.{index}.0.0/16" for index in range(21)], "allowed_cidrs", id="21-entries"),
+        pytest.param(["10.0.0.0/8"] * 3_000, "allowed_cidrs", id="3000-entries-within-the-size-limit"),
+        pytest.param(["192.0.2.0/24", "10.0.0.0/33"], "allowed_cidrs.1", id="ipv4-prefix-33"),
+        pytest.param(["abc"], "allowed_cidrs.0", id="not-an-address"),
+        pytest.param(["::1/129"], "allowed_cidrs.0", id="ipv6-prefix-129"),
+        pytest.param(["10.0.0." + "1" * 10_000], "allowed_cidrs.0", id="10000-characters"),
+        pytest.param(["1" * 10_000 + "/8"], "allowed_cidrs.0", id="10000-characters-with-a-prefix"),
+        pytest.param([167772160], "allowed_cidrs.0", id="an-integer-item"),
+        pytest.param([None], "allowed_cidrs.0", id="a-null-item"),
+        pytest.param([["10.0.0.0/8"]], "allowed_cidrs.0", id="a-nested-list"),
+        pytest.param([{"cidr": "10.0.0.0/8"}], "allowed_cidrs.0", id="an-object-item"),
+        pytest.param(["10.0.0.0/8\x00"], "allowed_cidrs.0", id="nul-byte"),
+        pytest.param(["10.0.0.0/8\n" + FORGED_LOG_LINE], "allowed_cidrs.0", id="line-break-and-log-line"),
+        pytest.param(["\u0661\u0660.0.0.0/8"], "allowed_cidrs.0", id="arabic-indic-digits"),
+        pytest.param(["\uff11\uff10.0.0.0/8"], "allowed_cidrs.0", id="fullwidth-digits"),
+        pytest.param(["fe80::1%eth0"], "allowed_cidrs.0", id="ipv6-zone"),
+        pytest.param(["010.0.0.1"], "allowed_cidrs.0", id="leading-zero-octet"),
+        pytest.param(["10.0.0.0/255.0.0.0"], "allowed_cidrs.0", id="netmask-not-prefix"),
+        pytest.param(["*"], "allowed_cidrs.0", id="wildcard"),
+        pytest.param([""], "allowed_cidrs.0", id="empty-string"),
+    ],
+)
+def test_a_hostile_allowlist_is_a_400_naming_it_and_echoing_nothing(
+    member: Console, untouched: Any, allowed_cidrs: Any, field: str
+) -> None:
+    response = member.request(
+        "POST", "/tokens", body={"name": "hostile", "scopes": ["reports:read"], "allowed_cidrs": allowed_cidrs}
+    )
+    error = assert_client_error(response, 400, field)
+    assert "1" * 100 not in response.body and "forged" not in response.body  # the value is not echoed
+    assert all(problem["field"].startswith("allowed_cidrs") for problem in error["fields"]), error
     untouched()
 
 
@@ -415,6 +459,46 @@ def test_odd_query_values_are_refused_naming_the_parameter(
         assert_client_error(response, 400, parameter)
     else:
         assert response.status == 200, response.body
+    untouched()
+
+
+ODD_AUDIT_QUERIES = [
+    # (parameter, value, a 400 naming the parameter is required; otherwise 200 is fine too)
+    ("limit", "0", True),
+    ("limit", "abc", True),
+    ("limit", "9" * 400, False),  # capped at 100
+    ("next", "!!!", True),
+    ("next", "x" * 1025, True),
+    ("next", "e30", True),  # base64 of "{}"
+    ("next", "eyJwayI6IkFVRElUI29yZy1nbG9iZXgiLCJzayI6IlJFQyMwMDAwMDAwMDAwMDEifQ", True),  # another org's
+    ("action", "token.deleted", True),
+    ("action", "", True),
+    ("action", "token.created\x00", True),
+    ("since", "yesterday", True),
+    ("since", "2030-03-17T12:00:00", True),  # no offset
+    ("since", "2030-02-30T00:00:00Z", True),
+    ("since", "\U0001f680", True),
+    ("until", "9" * 100, True),
+    ("token_id", "", True),
+    ("token_id", "t" * 65, True),
+    ("actor", "", True),
+    ("actor", "a" * 201, True),
+    ("actor", "\x00", False),  # a filter value that matches nothing
+    ("unknown", "\x00" * 100, False),
+]
+
+
+@pytest.mark.parametrize(("parameter", "value", "refused"), ODD_AUDIT_QUERIES)
+def test_odd_audit_queries_are_refused_naming_the_parameter(
+    admin: Console, untouched: Any, parameter: str, value: str, refused: bool
+) -> None:
+    response = admin.request("GET", "/audit", query={parameter: value})
+    if refused:
+        assert_client_error(response, 400, parameter)
+    else:
+        assert response.status == 200, response.body
+        if parameter == "actor":
+            assert response.json()["items"] == []
     untouched()
 
 

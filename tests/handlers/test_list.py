@@ -38,6 +38,7 @@ DOCUMENTED_FIELDS = {
     "rotated_from",
     "rotated_to",
     "display_hint",
+    "allowed_cidrs",
 }
 SECRET_PATTERN = re.compile(token_regex("lgk"))
 MEMBER = Caller("user-member", "org-acme", "member")

@@ -159,8 +159,15 @@ def test_the_table_holds_only_a_sha256_of_the_secret(admin: Console, member: Con
     items = scan_all(dynamodb)
     strings = [text for item in items for text in flatten(item)]
 
-    # Tokens, users' active sets, the policy, and the registry of token owners (MEMBERS).
-    assert {item["sk"] for item in items if item["pk"] != "MEMBERS"} == {"TOKEN", "ACTIVE_TOKENS", "POLICY"}
+    # Tokens, users' active sets, the policy, the registry of token owners (MEMBERS), and the
+    # audit chain (its head and one record per change).
+    audit = [item for item in items if item["pk"].startswith("AUDIT#")]
+    assert {item["sk"] for item in audit} == {"HEAD", *(f"REC#{seq:012d}" for seq in range(1, 8))}
+    assert {item["sk"] for item in items if item["pk"] != "MEMBERS" and item not in audit} == {
+        "TOKEN",
+        "ACTIVE_TOKENS",
+        "POLICY",
+    }
     assert all(set(item) == {"pk", "sk", "org_id", "user_id", "role"} for item in items if item["pk"] == "MEMBERS")
     for token in (entry["token"] for entry in created):
         secret = secret_part(token)

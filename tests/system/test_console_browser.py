@@ -17,7 +17,10 @@ from support import CHROMEDRIVER, CHROMIUM, SEED_PASSWORD, sign_in, unverified_c
 
 from token_service.domain.token_format import token_regex
 
-SCREENSHOT_DIR = Path(os.environ["CONSOLE_SCREENSHOTS"]) if os.environ.get("CONSOLE_SCREENSHOTS") else None
+# Every screenshot of the console's browser tests goes to one folder, which CI keeps as an artifact.
+SCREENSHOT_DIR = Path(
+    os.environ.get("CONSOLE_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "artifacts" / "console-screenshots"
+)
 
 if not (CHROMIUM and CHROMEDRIVER):
     if os.environ.get("CI"):
@@ -30,6 +33,11 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+
+def screenshot(driver: webdriver.Chrome, name: str) -> None:
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(SCREENSHOT_DIR / name)), name
 
 
 def wait(driver: webdriver.Chrome, condition, timeout: float = 15):
@@ -116,7 +124,9 @@ def test_generate_copy_list_and_bulk_revoke(server, browser):
 
     row.find_element(By.CSS_SELECTOR, ".row-select").click()
     browser.find_element(By.ID, "revoke-selected").click()
-    wait(browser, expected_conditions.alert_is_present()).accept()
+    dialog = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "confirm")))
+    assert "Revoke 1 token?" in dialog.text and "You: 1 token" in dialog.text  # the owner named
+    browser.find_element(By.ID, "confirm-ok").click()
     wait(browser, lambda d: row_of(d, "Browser token").find_element(By.CSS_SELECTOR, ".status").text == "revoked")
     assert "Revoked 1" in browser.find_element(By.ID, "bulk-status").text
     assert server.request("GET", "/v1/token", headers={"Authorization": f"Bearer {token}"}).status == 401
@@ -129,11 +139,12 @@ def test_admin_sees_the_organisations_tokens(server, browser):
     )
     browser.get(server.url + "/")
     switch_identity(browser, "alice", "admin")
-    toggle = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "all-users")))
-    toggle.click()
+    owner = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "owner-filter")))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#owner-filter option[value='dave']"))
+    Select(owner).select_by_value("*")  # everyone in the organisation
     row = row_of(browser, "Dave CI token")
     assert "dave" in row.text
-    browser.save_screenshot(str(SCREENSHOT_DIR / "console-admin.png")) if SCREENSHOT_DIR else None
+    screenshot(browser, "console-admin.png")
 
 
 # -- token lifecycle (issue #15) ---------------------------------------------------------------
@@ -309,6 +320,7 @@ def test_settings_field_saves_and_a_bad_value_shows_a_plain_words_error(server, 
     admin = identity("hana", "admin", org)
     browser.get(server.url + "/")
     switch_identity(browser, "hana", "admin", org)
+    wait(browser, expected_conditions.visibility_of_element_located((By.ID, "nav-settings"))).click()
     field = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "policy-unused")))
     wait(browser, lambda d: d.find_element(By.ID, "policy-max-lifetime").get_attribute("value"))
     assert field.get_attribute("value") == ""  # off
@@ -376,7 +388,9 @@ def test_no_sideways_scrolling_on_a_phone(server, browser):
     )
     browser.get(server.url + "/")
     switch_identity(browser, "kim", "admin", org)
-    wait(browser, expected_conditions.visibility_of_element_located((By.ID, "all-users"))).click()
+    owner = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "owner-filter")))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#owner-filter option[value='lee']"))
+    Select(owner).select_by_value("*")
     wait(browser, lambda d: "lee" in row_by_id(d, disabled["token_id"]).text)
 
     def fits(d) -> bool:
@@ -384,22 +398,24 @@ def test_no_sideways_scrolling_on_a_phone(server, browser):
 
     assert browser.execute_script("return window.innerWidth") == 375
     assert fits(browser), "the token list scrolls sideways at 375px"
-    browser.save_screenshot(str(SCREENSHOT_DIR / "console-phone-list.png")) if SCREENSHOT_DIR else None
+    screenshot(browser, "console-phone-list.png")
     row_by_id(browser, replaced["token_id"])
     browser.find_element(By.CSS_SELECTOR, "#token-rows button.regenerate").click()
     wait(browser, expected_conditions.visibility_of_element_located((By.ID, "regenerate")))
     assert fits(browser), "the regenerate dialog scrolls sideways at 375px"
     dialog = browser.find_element(By.ID, "regenerate")
     assert browser.execute_script("return arguments[0].getBoundingClientRect().right", dialog) <= 375
-    browser.save_screenshot(str(SCREENSHOT_DIR / "console-phone-regenerate.png")) if SCREENSHOT_DIR else None
+    screenshot(browser, "console-phone-regenerate.png")
     dialog.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait(browser, expected_conditions.visibility_of_element_located((By.ID, "new-token-value")))
     assert fits(browser), "the new secret scrolls sideways at 375px"
     browser.find_element(By.ID, "new-token-done").click()
     browser.find_element(By.ID, "generate-open").click()
     assert fits(browser), "the generate form scrolls sideways at 375px"
-    assert browser.find_element(By.ID, "settings").is_displayed()
-    browser.save_screenshot(str(SCREENSHOT_DIR / "console-phone-settings.png")) if SCREENSHOT_DIR else None
+    browser.find_element(By.ID, "nav-settings").click()
+    wait(browser, expected_conditions.visibility_of_element_located((By.ID, "settings")))
+    assert fits(browser), "the settings page scrolls sideways at 375px"
+    screenshot(browser, "console-phone-settings.png")
 
 
 # -- sign-in (issue #13): the local managed login, as `make dev` runs it ------------------------------
@@ -434,6 +450,14 @@ def generate(driver: webdriver.Chrome, name: str) -> str:
     return str(shown.get_attribute("value"))
 
 
+def generate_refused(driver: webdriver.Chrome, name: str) -> None:
+    """Fills in and submits the create form (the API call that follows is refused)."""
+    wait(driver, expected_conditions.element_to_be_clickable((By.ID, "generate-open"))).click()
+    driver.find_element(By.ID, "token-name").send_keys(name)
+    driver.find_element(By.CSS_SELECTOR, "#scope-list input[value='reports:read']").click()
+    driver.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+
+
 def test_sign_in_create_sign_out_and_sign_in_as_another_user(signin_server, browser):
     server = signin_server
     browser.get(server.url + "/")
@@ -458,7 +482,7 @@ def test_sign_in_create_sign_out_and_sign_in_as_another_user(signin_server, brow
     assert "Signed-in token" not in browser.page_source and "Copied" not in browser.page_source
     assert not browser.find_element(By.ID, "session").is_displayed()
     assert not browser.find_element(By.ID, "generate-open").is_displayed()
-    browser.save_screenshot(str(SCREENSHOT_DIR / "console-signed-out.png")) if SCREENSHOT_DIR else None
+    screenshot(browser, "console-signed-out.png")
 
     # Another user: the password is asked again (the managed login session ended with the sign-out).
     browser.find_element(By.ID, "sign-in").click()
@@ -466,8 +490,8 @@ def test_sign_in_create_sign_out_and_sign_in_as_another_user(signin_server, brow
     assert "(org-globex, admin)" in browser.find_element(By.ID, "session-user").text
     wait(browser, lambda d: d.find_element(By.ID, "empty").is_displayed())  # dave's organisation has no tokens
     assert "Signed-in token" not in browser.page_source and secret not in browser.page_source
-    assert browser.find_element(By.ID, "org-toggle").is_displayed()  # an admin's view
-    browser.save_screenshot(str(SCREENSHOT_DIR / "console-signed-in.png")) if SCREENSHOT_DIR else None
+    assert browser.find_element(By.ID, "owner-filter").is_displayed()  # an admin's view
+    screenshot(browser, "console-signed-in.png")
 
 
 def test_a_forged_session_is_refused_and_leads_back_to_sign_in(signin_server, browser):
@@ -485,12 +509,12 @@ def test_a_forged_session_is_refused_and_leads_back_to_sign_in(signin_server, br
     forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     browser.execute_script("ConsoleAuth.session.idToken = arguments[0]", f"{header}.{forged_payload}.{signature}")
     mark = len(server.lines)
-    Select(browser.find_element(By.ID, "status-filter")).select_by_value("active")  # the next API call
+    generate_refused(browser, "Sent with a forged session")  # the next API call
 
     panel = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "auth-panel")))
     wait(browser, lambda d: "did not accept your session" in panel.text)
     seen = requests_since(server, mark)
-    assert any('"GET /tokens HTTP/1.1" 401' in line for line in seen), seen  # refused by the gateway
+    assert any('"POST /tokens HTTP/1.1" 401' in line for line in seen), seen  # refused by the gateway
     assert any('"GET /logout HTTP/1.1" 302' in line for line in seen), seen  # and signed out of managed login
     assert browser.execute_script("return ConsoleAuth.session.idToken") is None
     assert not browser.find_element(By.ID, "token-table").is_displayed()
@@ -555,7 +579,7 @@ def test_a_user_without_an_organisation_is_told_so_and_nothing_is_asked_of_the_a
         if any(f" /{path}" in line for path in ("tokens", "scopes", "settings", "members"))
     ]
     assert api_calls == []
-    browser.save_screenshot(str(SCREENSHOT_DIR / "console-no-organisation.png")) if SCREENSHOT_DIR else None
+    screenshot(browser, "console-no-organisation.png")
     browser.find_element(By.ID, "auth-sign-out").click()
     wait(browser, lambda d: "signed out" in d.find_element(By.ID, "auth-panel").text)
 

@@ -249,7 +249,9 @@ def assert_well_formed(response: Any, method: str = "GET") -> None:
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=EXAMPLES_PER_OPERATION)
 def test_every_operation_answers_within_its_contract(case: Any, server: RunningServer, self_token: str) -> None:
-    if is_token_route(case.path):
+    if case.path == "/v1/secret-scanning":  # the fuzzer cannot sign a report (partner's key): every case is a 401
+        headers = {}
+    elif is_token_route(case.path):
         # DELETE /v1/token revokes and POST /v1/token/rotate replaces the token it is called with:
         # give each such call its own.
         token = self_token if case.method == "GET" else mint_over_http(server)["token"]

@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 
 from devserver.template import load_template
+from token_service.domain.audit import AuditAction, AuditEntry, AuditQuery
 from token_service.domain.cleanup import DueItem
 from token_service.domain.commands import Listing
 from token_service.domain.lifecycle import EXPIRED, PURGE
 from token_service.domain.membership import Member
 from token_service.domain.records import ActiveSet, OrgPolicy
 from token_service.storage.attribute_values import serialize
+from token_service.storage.audit import AuditLog
 from token_service.storage.items import active_set_key, policy_key, token_key, token_record
 from token_service.storage.lifecycle_store import LifecycleStore
 from token_service.storage.repository import TokenRepository
@@ -94,14 +96,26 @@ def iam_like(pattern: str, value: str) -> bool:
 
 
 def expression_attributes(params: dict[str, Any]) -> set[str]:
-    """Every top-level attribute a request names: its key, update and condition expressions."""
+    """Every top-level attribute a request names: its key, update, condition and projection
+    expressions."""
     names = set(params.get("Key", {}))
     aliases = params.get("ExpressionAttributeNames", {})
-    for expression in (params.get("UpdateExpression", ""), params.get("ConditionExpression", "")):
+    expressions = ("UpdateExpression", "ConditionExpression", "ProjectionExpression")
+    for expression in (params.get(name, "") for name in expressions):
         for token in re.findall(r"[#A-Za-z_][A-Za-z0-9_]*", re.sub(r":[A-Za-z0-9_]+", " ", expression)):
             if token.startswith("#"):
                 names.add(aliases[token])
-            elif token not in {"SET", "REMOVE", "AND", "OR", "NOT", "attribute_exists", "attribute_not_exists"}:
+            elif token not in {
+                "SET",
+                "REMOVE",
+                "AND",
+                "OR",
+                "NOT",
+                "attribute_exists",
+                "attribute_not_exists",
+                "list_append",
+                "if_not_exists",
+            }:
                 names.add(token)
     return names
 
@@ -134,10 +148,17 @@ def allowed(logical_id: str, operation: str, params: dict[str, Any]) -> bool:
     leading_keys = [key["pk"]["S"]] if "pk" in key else None
     if operation == "query" and "IndexName" not in params and "ExpressionAttributeValues" in params:
         leading_keys = [params["ExpressionAttributeValues"][":partition"]["S"]]  # the queried partition
+    projected = operation == "get_item" and "ProjectionExpression" in params
     context = {
         "dynamodb:LeadingKeys": leading_keys,
-        "dynamodb:Attributes": sorted(expression_attributes(params)) if operation == "update_item" else None,
+        "dynamodb:Attributes": (
+            sorted(expression_attributes(params)) if operation == "update_item" or projected else None
+        ),
         "dynamodb:ReturnValues": params.get("ReturnValues", "NONE") if operation == "update_item" else None,
+        # A read names the attributes it returns (SPECIFIC_ATTRIBUTES) or returns them all.
+        "dynamodb:Select": ("SPECIFIC_ATTRIBUTES" if projected else "ALL_ATTRIBUTES")
+        if operation == "get_item"
+        else None,
     }
     return any(
         statement["Effect"] == "Allow"
@@ -200,7 +221,7 @@ def test_revoke_and_the_self_service_routes_read_and_write_token_items_only() ->
     repository = TokenRepository("tokens", client)  # type: ignore[arg-type]
     repository.get_token(TOKEN_ID)
     repository.revoke_quietly(TOKEN_ID, "org-acme", None, 1_800_000_000, "alice", 1_802_592_000)
-    for logical_id in ("RevokeTokensFunction", "TokenSelfFunction"):
+    for logical_id in ("RevokeTokensFunction", "TokenSelfFunction", "SecretScanningFunction"):
         assert_all_allowed(logical_id, client)
         assert not allowed(logical_id, "update_item", {"Key": serialize(active_set_key("org-acme", "alice"))})
     disable = RecordingClient()
@@ -246,8 +267,8 @@ def test_settings_reach_organisation_policy_items_only() -> None:
         assert not allowed("SettingsFunction", "put_item", {"Item": serialize(key)})
         assert not allowed("SettingsFunction", "get_item", {"Key": serialize(key)})
     # What they cannot keep out (IAM sees no sort key, nor the caller's organisation).
-    assert allowed("SettingsFunction", "put_item", {"Item": serialize({"pk": "ORG#org-other", "sk": "POLICY"})})
-    assert allowed("SettingsFunction", "put_item", {"Item": serialize({"pk": "ORG#org-acme", "sk": "OTHER"})})
+    assert allowed("SettingsFunction", "update_item", {"Key": serialize({"pk": "ORG#org-other", "sk": "POLICY"})})
+    assert allowed("SettingsFunction", "update_item", {"Key": serialize({"pk": "ORG#org-acme", "sk": "OTHER"})})
 
 
 def membership_calls(*, read_registry: bool) -> RecordingClient:
@@ -345,11 +366,15 @@ def test_no_function_may_query_the_table_itself_or_every_index() -> None:
             if "dynamodb:Query" in as_list(statement["Action"])
             and "table" in {resource_name(item) for item in as_list(statement["Resource"])}
         ]
-        partitions = {"CleanupFunction": "UNUSED_POLICY", "MembershipFunction": "MEMBERS"}
+        # And the audit function's: the organisations' audit chains.
+        partitions = {
+            "CleanupFunction": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["UNUSED_POLICY"]}},
+            "MembershipFunction": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["MEMBERS"]}},
+            "AuditFunction": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["AUDIT#*"]}},
+        }
         for statement in table_queries:
             assert logical_id in partitions
-            leading_keys = {"dynamodb:LeadingKeys": [partitions[logical_id]]}
-            assert statement["Condition"] == {"ForAllValues:StringEquals": leading_keys}
+            assert statement["Condition"] == partitions[logical_id]
     assert {r for a, r in dynamodb_grants("ListTokensFunction") if a == "dynamodb:Query"} == {
         "index/ByOwner",
         "index/ByOrg",
@@ -357,6 +382,7 @@ def test_no_function_may_query_the_table_itself_or_every_index() -> None:
     assert {r for a, r in dynamodb_grants("RevokeTokensFunction") if a == "dynamodb:Query"} == {
         "index/ByOwner",
         "index/ByOrg",
+        "index/ByAuditOutbox",  # audit entries left unchained (AuditChainPolicy)
     }
 
 
@@ -371,3 +397,74 @@ def test_the_authorizer_update_is_limited_to_the_last_use_attributes_and_key() -
         "last_used_ip",
     }
     assert as_list(condition["StringEquals"]["dynamodb:ReturnValues"]) == ["NONE"]
+
+
+class OutboxClient(RecordingClient):
+    """As RecordingClient, with one audit entry waiting in the outbox of every token and policy
+    item, so an append goes all the way: head, record, the entry's removal."""
+
+    def __init__(self, entry: AuditEntry) -> None:
+        super().__init__()
+        self.entry = entry
+
+    def __getattr__(self, operation: str) -> Any:
+        recorded = super().__getattr__(operation)
+        if operation != "get_item":
+            return recorded
+
+        def get_item(**params: Any) -> dict[str, Any]:
+            recorded(**params)
+            if params["Key"]["pk"]["S"].startswith("AUDIT#"):
+                return {}
+            return {"Item": {"audit_outbox": {"L": [{"S": self.entry.to_json()}]}}}
+
+        return get_item
+
+
+def audit_calls(subject: str, *, read: bool) -> RecordingClient:
+    """What appending a change's audit entry asks of DynamoDB (and, `read`, GET /audit's reads)."""
+    entry = AuditEntry("org-acme", AuditAction.REVOKED, "alice", subject, (TOKEN_ID,), 1_800_000_000)
+    client = OutboxClient(entry)
+    audit = AuditLog("tokens", client, retention_days=400)  # type: ignore[arg-type]
+    audit.append([entry])
+    audit.drain("org-acme")
+    if read:
+        audit.records(AuditQuery("org-acme", token_id=TOKEN_ID, since=1))
+        list(audit.stored_records("org-acme"))
+    return client
+
+
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "CreateTokenFunction",
+        "RevokeTokensFunction",
+        "SettingsFunction",
+        "TokenSelfFunction",
+        "MembershipFunction",
+        "CleanupFunction",
+        "AuditFunction",
+        "SecretScanningFunction",
+    ],
+)
+def test_every_function_that_changes_tokens_may_chain_its_audit_entries(logical_id: str) -> None:
+    calls = audit_calls(TOKEN_ID, read=logical_id == "AuditFunction")
+    assert {operation for operation, _ in calls.calls} >= {"get_item", "update_item", "put_item", "query"}
+    assert_all_allowed(logical_id, calls)
+    assert_all_allowed(logical_id, audit_calls("policy", read=False))
+    # The outbox grant reads and writes nothing else of a token: not its hash, not its state.
+    if logical_id in ("SettingsFunction", "CleanupFunction", "AuditFunction"):
+        assert not allowed(logical_id, "get_item", {"Key": serialize(token_key(TOKEN_ID))})
+    if logical_id in ("SettingsFunction", "AuditFunction"):
+        revoke = {"Key": serialize(token_key(TOKEN_ID)), "UpdateExpression": "SET revoked_at = :at"}
+        assert not allowed(logical_id, "update_item", revoke)
+    users_set = {"Key": serialize(active_set_key("org-acme", "alice")), "ProjectionExpression": "audit_outbox"}
+    assert not allowed("AuditFunction", "get_item", users_set)
+
+
+def test_the_cleanup_drains_every_organisations_outbox() -> None:
+    client = RecordingClient()
+    AuditLog("tokens", client, retention_days=400).drain_all()  # type: ignore[arg-type]
+    assert [operation for operation, _ in client.calls] == ["scan"]
+    assert_all_allowed("CleanupFunction", client)
+    assert not allowed("AuditFunction", "scan", {"IndexName": "ByAuditOutbox"})

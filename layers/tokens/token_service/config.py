@@ -130,6 +130,7 @@ class ManagementConfig:
     table_name: str
     token_prefix: str
     retention_days: int
+    audit_retention_days: int  # AUDIT_RETENTION_DAYS: how long audit records are kept
     schedule: Schedule
     scope_catalog_path: str | None  # SCOPE_CATALOG_PATH; None: the catalog shipped in the layer
     dynamodb_endpoint: str | None
@@ -160,6 +161,7 @@ class ManagementConfig:
             **_table(env),  # type: ignore[arg-type]
             token_prefix=_prefix(env),
             retention_days=_whole_number(env, "RETENTION_DAYS", "30", 1, 3650),
+            audit_retention_days=_whole_number(env, "AUDIT_RETENTION_DAYS", "400", 1, 3650),
             schedule=_schedule(env),
             scope_catalog_path=_optional(env, "SCOPE_CATALOG_PATH"),
             flush_stages=_stages(env, "PROTECTED_APIS"),
@@ -181,6 +183,7 @@ class CleanupConfig:
     event_bus_name: str
     lookback_days: int
     retention_days: int
+    audit_retention_days: int
     dynamodb_endpoint: str | None
 
     @classmethod
@@ -191,6 +194,39 @@ class CleanupConfig:
             event_bus_name=_required(env, "EVENT_BUS_NAME"),
             lookback_days=_whole_number(env, "LIFECYCLE_LOOKBACK_DAYS", "400", 1, 3650),
             retention_days=_whole_number(env, "RETENTION_DAYS", "30", 1, 3650),
+            audit_retention_days=_whole_number(env, "AUDIT_RETENTION_DAYS", "400", 1, 3650),
+        )
+
+
+DEFAULT_KEY_LIST_URL = "https://api.github.com/meta/public_keys/secret_scanning"
+_LOOPBACK_URL = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?/\S*")
+
+
+def _keys_url(env: Mapping[str, str], name: str) -> str:
+    """Whoever serves this list may revoke any token it names: https only (plain http on the
+    loopback interface alone, for local runs and tests)."""
+    value = _optional(env, name) or DEFAULT_KEY_LIST_URL
+    if not (re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/\S*", value) or _LOOPBACK_URL.fullmatch(value)):
+        raise ConfigurationError(name, "must be an https:// URL (http:// only on 127.0.0.1 or localhost)")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class SecretScanningConfig:
+    """The leaked-token report function's own settings (it also reads ManagementConfig)."""
+
+    keys_url: str  # SECRET_SCANNING_KEYS_URL: the signing keys' list; GitHub's by default
+    # SECRET_SCANNING_REFETCH_SECONDS: the least time between two fetches of the list (an
+    # unknown key id fetches it again, but never more often than this)
+    refetch_seconds: int
+    fetch_timeout: int  # SECRET_SCANNING_FETCH_TIMEOUT_SECONDS: one fetch of the list
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> SecretScanningConfig:
+        return cls(
+            keys_url=_keys_url(env, "SECRET_SCANNING_KEYS_URL"),
+            refetch_seconds=_whole_number(env, "SECRET_SCANNING_REFETCH_SECONDS", "60", 1, 3600),
+            fetch_timeout=_whole_number(env, "SECRET_SCANNING_FETCH_TIMEOUT_SECONDS", "5", 1, 20),
         )
 
 
@@ -207,3 +243,8 @@ def management_config() -> ManagementConfig:
 @cache
 def cleanup_config() -> CleanupConfig:
     return CleanupConfig.from_environ(os.environ)
+
+
+@cache
+def secret_scanning_config() -> SecretScanningConfig:
+    return SecretScanningConfig.from_environ(os.environ)

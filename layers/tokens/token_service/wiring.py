@@ -7,6 +7,7 @@ from functools import cache
 from token_service.config import ConfigurationError, ManagementConfig, management_config
 from token_service.domain.scopes import default_catalog
 from token_service.domain.service import TokenService, TokenSettings
+from token_service.storage.audit import AuditLog
 from token_service.storage.aws import aws_client, dynamodb_client
 from token_service.storage.cache_flush import AuthorizerCacheFlusher
 from token_service.storage.directory import CognitoDirectory
@@ -15,7 +16,8 @@ from token_service.storage.repository import TokenRepository
 
 
 def token_service(config: ManagementConfig) -> TokenService:
-    repository = TokenRepository(config.table_name, dynamodb_client(config.dynamodb_endpoint, read_timeout=5.0))
+    client = dynamodb_client(config.dynamodb_endpoint, read_timeout=5.0)
+    repository = TokenRepository(config.table_name, client)
     settings = TokenSettings(
         config.token_prefix, config.retention_days, config.schedule, config.flush_stages, config.second_flush_delay
     )
@@ -26,6 +28,7 @@ def token_service(config: ManagementConfig) -> TokenService:
         settings,
         flush_caches=AuthorizerCacheFlusher(config.flush_queue_url, direct=config.flush_directly),
         events=EventPublisher(config.event_bus_name, lambda: aws_client("events")) if config.event_bus_name else None,
+        audit=AuditLog(config.table_name, client, config.audit_retention_days),
     )
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
 
 from token_service.domain.clock import Clock, system_clock
 from token_service.domain.errors import DomainError
@@ -30,6 +31,9 @@ class Reason(StrEnum):
     EXPIRED = "expired"
     UNUSED = "unused_too_long"  # the organisation revokes tokens unused for its set number of days
     EXPIRES_WITHIN_CACHE = "expires_within_cache_time"  # an allow cached now would outlive the token
+    # The token has an address allowlist and the request's source address (none in TOKEN
+    # events) is outside it: a 403, as for a missing scope (the token is valid, not for this).
+    IP_NOT_ALLOWED = "ip_not_allowed"
     INSUFFICIENT_SCOPE = "insufficient_scope"
     UNMAPPED_ROUTE = "unmapped_route"
     UNAVAILABLE = "store_unavailable"
@@ -80,6 +84,49 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
+if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+# ipaddress is imported on the first token with an allowlist: most tokens have none, and every
+# cold start would pay for the module otherwise.
+
+
+@lru_cache(maxsize=1024)  # a token's list, parsed once per container
+def _networks(cidrs: tuple[str, ...]) -> tuple[IPv4Network | IPv6Network, ...]:
+    from ipaddress import ip_network
+
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ip_network(cidr, strict=False))
+        except ValueError:
+            continue  # an entry that is not a network admits nobody (fail closed)
+    return tuple(networks)
+
+
+def address_allowed(cidrs: tuple[str, ...], source_ip: str | None) -> bool:
+    """Whether the request's source address is inside one of the token's networks. No address
+    (TOKEN events carry none) or one that does not parse: refused. An IPv4-mapped IPv6 address
+    (::ffff:203.0.113.7) is also checked as the IPv4 address it stands for."""
+    if not isinstance(source_ip, str) or not source_ip or len(source_ip) > 64:
+        return False
+    from ipaddress import IPv6Address, ip_address
+
+    try:
+        address: IPv4Address | IPv6Address = ip_address(source_ip)
+    except ValueError:
+        return False
+    candidates: list[IPv4Address | IPv6Address] = [address]
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        candidates.append(address.ipv4_mapped)
+    return any(
+        candidate in network
+        for network in _networks(cidrs)
+        for candidate in candidates
+        if candidate.version == network.version
+    )
+
+
 class TokenReader(Protocol):
     """What the authorizer needs of storage (token_service.storage.repository.TokenRepository)."""
 
@@ -124,6 +171,10 @@ class TokenAuthorizer:
         unused_until = record.unused_until()
         if unused_until is not None and unused_until <= now:  # this request would be a use: it is too late
             return Decision(Reason.UNUSED, record.token_id, record)
+        if record.allowed_cidrs and not address_allowed(record.allowed_cidrs, source_ip):
+            # No route allowed (a TOKEN policy lists none), and not a use: a request from an
+            # address the token is not for neither records the address nor keeps it alive.
+            return Decision(Reason.IP_NOT_ALLOWED, record.token_id, record)
         recorded = self._record_use(record, now, source_ip)
         scopes = frozenset(record.scopes)
         allowed_routes = tuple(route for route in self.routes if route.allows(scopes))

@@ -13,6 +13,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from token_service.domain.audit import AuditAction, AuditEntry, AuditTrail
 from token_service.domain.clock import Clock, system_clock, to_iso
 from token_service.domain.commands import PageKey, TokenPage
 from token_service.domain.errors import DomainError
@@ -60,7 +61,9 @@ class UnusedTokenStore(Protocol):
     def register_unused_policy(self, org_id: str, days: int | None) -> None: ...
     def live_tokens_page(self, org_id: str, now: int, start_key: PageKey | None) -> TokenPage: ...
     def stamp_unused_policy(self, token_id: str, days: int | None) -> None: ...
-    def revoke_unused(self, token_id: str, org_id: str, unused_since: int, revoked_at: int, ttl: int) -> bool: ...
+    def revoke_unused(
+        self, token_id: str, org_id: str, unused_since: int, revoked_at: int, ttl: int, audit: AuditEntry | None = None
+    ) -> bool: ...
 
 
 UNUSED_POLICY_ACTOR = "policy:unused"
@@ -73,6 +76,7 @@ class RunReport:
     purged: int = 0
     unused_revoked: int = 0
     unused_checked: int = 0  # live tokens of organisations that revoke unused ones
+    audit_drained: int = 0  # audit entries left in outboxes (a function died), now chained
     items_read: int = 0
     days_scanned: int = 0
     complete: bool = True
@@ -87,6 +91,7 @@ class CleanupRun:
     _: KW_ONLY
     lookback_days: int = 400
     unused: UnusedTokenStore | None = None  # None: no revoking of unused tokens
+    audit: AuditTrail | None = None  # chains the revocations' entries; drains what others left
     retention_seconds: int = 30 * DAY
     clock: Clock = system_clock
     time_left: Callable[[], float] = field(default=lambda: float("inf"))  # seconds before the Lambda timeout
@@ -109,7 +114,18 @@ class CleanupRun:
             report.complete = False
             report.failures.append(type(error).__name__)
         self._revoke_unused(now, report)
+        self._drain_audit(report)
         return report
+
+    def _drain_audit(self, report: RunReport) -> None:
+        """Chains the audit entries that functions wrote with their changes but did not chain."""
+        if self.audit is None:
+            return
+        try:
+            report.audit_drained = self.audit.drain_all()
+        except DomainError as error:
+            report.complete = False
+            report.failures.append(f"audit drain: {type(error).__name__}")
 
     def _revoke_unused(self, now: int, report: RunReport) -> None:
         """Revokes the tokens that organisations' policies call unused (the authorizer already
@@ -129,21 +145,31 @@ class CleanupRun:
                         return
                     page = self.unused.live_tokens_page(org_id, now, start_key)
                     report.unused_checked += len(page.records)
+                    entries: list[AuditEntry] = []
                     for record in page.records:
                         if record.unused_after_days != days:
                             self.unused.stamp_unused_policy(record.token_id, days)
                         since = record.last_used_at if record.last_used_at is not None else record.created_at
-                        if (
-                            cutoff is not None
-                            and since <= cutoff
-                            and self.unused.revoke_unused(
-                                record.token_id, org_id, cutoff, now, now + self.retention_seconds
-                            )
-                        ):
+                        if cutoff is None or since > cutoff:
+                            continue
+                        entry = AuditEntry(
+                            org_id,
+                            AuditAction.REVOKED,
+                            UNUSED_POLICY_ACTOR,
+                            record.token_id,
+                            (record.token_id,),
+                            now,
+                            details={"kind": "policy", "unused_after_days": days, "last_used_at": since},
+                        )
+                        ttl = now + self.retention_seconds
+                        if self.unused.revoke_unused(record.token_id, org_id, cutoff, now, ttl, entry):
+                            entries.append(entry)
                             report.unused_revoked += 1
                             detail = token_detail(record, UNUSED_POLICY_ACTOR) | {"kind": "policy"}
                             if not self.publisher.publish(TokenEvent.REVOKED, detail):
                                 report.failures.append(f"publish {TokenEvent.REVOKED}")
+                    if self.audit is not None and entries:
+                        self.audit.chain(entries)
                     start_key = page.next_key
                     if start_key is None:
                         break

@@ -26,6 +26,8 @@ class NewToken:
     name: str
     scopes: tuple[str, ...]  # sorted, without duplicates
     expiry: Expiry | None  # None: the organisation's default lifetime
+    # The networks the token may be used from, normalised, sorted and unique; empty: any address.
+    allowed_cidrs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

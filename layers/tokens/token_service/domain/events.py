@@ -20,6 +20,7 @@ class TokenEvent(StrEnum):
     ENABLED = "TokenEnabled"
     EXPIRING_SOON = "TokenExpiringSoon"
     EXPIRED = "TokenExpired"
+    LEAKED = "TokenLeaked"  # found in public by a secret-scanning partner; revoked
 
 
 BULK_EVENT_IDS = 500  # token ids per bulk TokenRevoked event: well inside EventBridge's 256 KB

@@ -16,6 +16,7 @@ class Caller:
     user_id: str
     org_id: str
     role: str
+    source_ip: str | None = None  # API Gateway's requestContext.identity.sourceIp (the audit log's)
 
 
 def is_valid_identifier(value: str) -> bool:

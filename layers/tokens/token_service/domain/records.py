@@ -40,6 +40,8 @@ class TokenRecord:
     rotated_from: str | None = None  # the token this one replaced
     rotated_to: str | None = None  # the token that replaced this one
     unused_after_days: int | None = None  # the organisation's policy, copied here for the authorizer
+    # The networks the token may be used from (normalised, sorted, unique); empty: any address.
+    allowed_cidrs: tuple[str, ...] = ()
 
     @classmethod
     def issue(
@@ -57,6 +59,7 @@ class TokenRecord:
         created_by: str | None = None,
         rotated_from: str | None = None,
         unused_after_days: int | None = None,
+        allowed_cidrs: tuple[str, ...] = (),
     ) -> TokenRecord:
         """The stored record of a newly minted token: hash only, first lifecycle stage set."""
         ttl = expires_at + retention_seconds
@@ -79,6 +82,7 @@ class TokenRecord:
             lifecycle_due=due,
             rotated_from=rotated_from,
             unused_after_days=unused_after_days,
+            allowed_cidrs=allowed_cidrs,
         )
 
     def revoked(self, at: int, by: str, retention_seconds: int) -> TokenRecord:
@@ -112,6 +116,7 @@ class TokenGrant:
     disabled_at: int | None = None
     last_used_at: int | None = None
     unused_after_days: int | None = None
+    allowed_cidrs: tuple[str, ...] = ()  # empty: any address
 
     def unused_until(self) -> int | None:
         """When the organisation's unused-token policy stops this token, if it has one."""

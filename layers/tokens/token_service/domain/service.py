@@ -7,10 +7,19 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol, TypedDict
 
+from token_service.domain.audit import (
+    AuditAction,
+    AuditEntry,
+    AuditQuery,
+    AuditRecord,
+    AuditTrail,
+    ChainCheck,
+    verify_chain,
+)
 from token_service.domain.clock import Clock, system_clock, to_iso
 from token_service.domain.commands import (
     ApiStage,
@@ -52,7 +61,7 @@ from token_service.domain.lifecycle import DAY, EXPIRED, PURGE, Schedule
 from token_service.domain.membership import Member
 from token_service.domain.records import ActiveSet, OrgPolicy, Slot, TokenRecord
 from token_service.domain.scopes import Role, ScopeCatalog
-from token_service.domain.token_format import ID_LENGTH, generate_token
+from token_service.domain.token_format import HASH_VERSION, ID_LENGTH, generate_token, matches_hash, parse_token
 
 MAX_CREATE_ATTEMPTS = 40
 SLOT_GRACE_SECONDS = 60  # longer than a create can take (the function times out after 10 s)
@@ -76,30 +85,54 @@ class TokenStore(Protocol):
     def get_token(self, token_id: str) -> TokenRecord | None: ...
     def get_active_set(self, org_id: str, owner_id: str) -> ActiveSet: ...
     def reserve_slot(self, org_id: str, owner_id: str, active: ActiveSet, read_version: int) -> None: ...
-    def put_new_token(self, record: TokenRecord) -> None: ...
+    def put_new_token(self, record: TokenRecord, audit: AuditEntry | None = None) -> None: ...
     def revoked_or_missing(self, token_ids: list[str]) -> tuple[set[str], set[str]]: ...
     def list_tokens(
         self, listing: Listing, limit: int, start_key: PageKey | None, status: str | None, now: int
     ) -> TokenPage: ...
     def live_token_ids(self, listing: Listing, now: int) -> Iterator[str]: ...
     def revoke(
-        self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str | None,
+        revoked_at: int,
+        revoked_by: str,
+        ttl: int,
+        audit: AuditEntry | None = None,
     ) -> RevokeOutcome: ...
     def revoke_quietly(
-        self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str | None,
+        revoked_at: int,
+        revoked_by: str,
+        ttl: int,
+        audit: AuditEntry | None = None,
     ) -> bool: ...
     def set_disabled(
-        self, token_id: str, org_id: str, owner_id: str | None, disabled_at: int, disabled_by: str
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str | None,
+        disabled_at: int,
+        disabled_by: str,
+        audit: AuditEntry | None = None,
     ) -> tuple[TokenRecord, bool]: ...
-    def set_enabled(self, token_id: str, org_id: str, owner_id: str | None, now: int) -> tuple[TokenRecord, bool]: ...
+    def set_enabled(
+        self, token_id: str, org_id: str, owner_id: str | None, now: int, audit: AuditEntry | None = None
+    ) -> tuple[TokenRecord, bool]: ...
     def mark_rotated(
         self, old: TokenRecord, successor: str, expires_at: int, stage: tuple[str, int], ttl: int
     ) -> None: ...
     def stamp_unused_policy(self, token_id: str, days: int | None) -> None: ...
     def get_policy(self, org_id: str) -> OrgPolicy: ...
-    def put_policy(self, org_id: str, policy: OrgPolicy) -> None: ...
+    def put_policy(self, org_id: str, policy: OrgPolicy, audit: AuditEntry | None = None) -> None: ...
     def register_unused_policy(self, org_id: str, days: int | None) -> None: ...
-    def set_scopes(self, token_id: str, org_id: str, scopes: tuple[str, ...]) -> bool: ...
+    def set_scopes(
+        self, token_id: str, org_id: str, scopes: tuple[str, ...], audit: AuditEntry | None = None
+    ) -> bool: ...
     def remember_member(self, member: Member, *, replace: bool) -> None: ...
     def forget_member(self, org_id: str, user_id: str) -> None: ...
 
@@ -139,6 +172,7 @@ class TokenService:
     clock: Clock = system_clock
     flush_caches: CacheFlusher | None = None
     events: EventSink | None = None  # lifecycle events; a failed publish never fails the change
+    audit: AuditTrail | None = None  # chains each change's audit entry right after the change
 
     # -- scopes and policy ----------------------------------------------------------------
 
@@ -168,7 +202,10 @@ class TokenService:
         # a registration without its policy (a failure between the two) is harmless.
         if changed and days is not None:
             self.repository.register_unused_policy(caller.org_id, days)
-        self.repository.put_policy(caller.org_id, policy)
+        action, settings = AuditAction.POLICY_CHANGED, asdict(change)
+        entry = self._entry(caller.org_id, action, caller.user_id, "policy", caller=caller, **settings)
+        self.repository.put_policy(caller.org_id, policy, entry)
+        self._chain(entry)
         if changed:
             self._stamp_unused_policy(caller.org_id, days, now)
         return policy
@@ -199,7 +236,16 @@ class TokenService:
         # failure here leaves nothing half-done; after the token's write it would lose the secret).
         self.repository.remember_member(Member(caller.org_id, caller.user_id, caller.role), replace=False)
         created = self._mint(
-            caller.org_id, caller.user_id, request.name, request.scopes, expires_at, policy, now, caller.user_id
+            caller.org_id,
+            caller.user_id,
+            request.name,
+            request.scopes,
+            expires_at,
+            policy,
+            now,
+            caller.user_id,
+            allowed_cidrs=request.allowed_cidrs,
+            audited=(AuditAction.CREATED, caller.source_ip),
         )
         self._announce(
             TokenEvent.CREATED, token_detail(created.record, caller.user_id) | {"scopes": list(request.scopes)}
@@ -217,9 +263,12 @@ class TokenService:
         now: float,
         created_by: str,
         replacing: tuple[TokenRecord, int] | None = None,
+        allowed_cidrs: tuple[str, ...] = (),
+        audited: tuple[AuditAction, str | None] = (AuditAction.CREATED, None),
     ) -> CreatedToken:
-        """Takes a slot in the owner's active set, then writes the token. `replacing`: the token
-        being rotated and its new expiry, to which its slot shrinks in the same write."""
+        """Takes a slot in the owner's active set, then writes the token with its audit entry
+        (`audited`: the action and the caller's address). `replacing`: the token being rotated
+        and its new expiry, to which its slot shrinks in the same write."""
         for attempt in range(MAX_CREATE_ATTEMPTS):
             active = self.repository.get_active_set(org_id, owner_id)
             slots = dict(active.tokens)
@@ -242,15 +291,31 @@ class TokenService:
                 created_by=created_by,
                 rotated_from=replacing[0].token_id if replacing else None,
                 unused_after_days=policy.revoke_unused_after_days,
+                allowed_cidrs=allowed_cidrs,
             )
             live[record.token_id] = Slot(expires_at=expires_at, reserved_at=int(now))
+            action, source_ip = audited
+            replaced = replacing[0].token_id if replacing else None
+            entry = self._entry(
+                org_id,
+                action,
+                created_by,
+                record.token_id,
+                (replaced, record.token_id) if replaced else (record.token_id,),
+                source_ip=source_ip,
+                name=name,
+                scopes=list(scopes),
+                expires_at=to_iso(expires_at),
+                allowed_cidrs=list(allowed_cidrs) or None,
+            )
             try:
                 self.repository.reserve_slot(org_id, owner_id, ActiveSet(tokens=live), active.version)
-                self.repository.put_new_token(record)
+                self.repository.put_new_token(record, entry)
             except (ActiveSetChanged, TokenIdTaken):
                 # Lost a race for the user's active set: back off a little and re-read it.
                 time.sleep(secrets.randbelow(10 + 5 * attempt) / 1000)
                 continue
+            self._chain(entry)
             return CreatedToken(record=record, secret=generated.token)
         raise ConcurrentModification()
 
@@ -258,19 +323,30 @@ class TokenService:
 
     def rotate_token(self, caller: Caller, token_id: str, rotation: Rotation) -> RotatedToken:
         """Who may rotate a token is who may revoke it: its owner, or an admin of its organisation."""
-        return self._rotate(self.get_token(caller, token_id), rotation, caller.user_id)
+        return self._rotate(self.get_token(caller, token_id), rotation, caller.user_id, source_ip=caller.source_ip)
 
     def rotate_presented_token(
-        self, token_id: str, org_id: str, owner_id: str, rotation: Rotation, served_by: ApiStage | None = None
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str,
+        rotation: Rotation,
+        served_by: ApiStage | None = None,
+        source_ip: str | None = None,
     ) -> RotatedToken:
         """A token replacing itself (a pipeline rotating its own credential)."""
         old = self.get_presented_token(token_id, org_id)
         if old.owner_id != owner_id:
             raise TokenNotFound()
-        return self._rotate(old, rotation, f"token:{token_id}", served_by)
+        return self._rotate(old, rotation, f"token:{token_id}", served_by, source_ip)
 
     def _rotate(
-        self, old: TokenRecord, rotation: Rotation, actor: str, served_by: ApiStage | None = None
+        self,
+        old: TokenRecord,
+        rotation: Rotation,
+        actor: str,
+        served_by: ApiStage | None = None,
+        source_ip: str | None = None,
     ) -> RotatedToken:
         """A new token with the old one's name, scopes and owner; the old one then expires at the
         earlier of its own expiry and the end of the grace period."""
@@ -283,8 +359,18 @@ class TokenService:
         policy = self.repository.get_policy(old.org_id)
         expires_at = self._resolve_expiry(rotation.expiry, policy, now)
         old_expires_at = min(old.expires_at, int(now) + rotation.grace_seconds)
-        created = self._mint(
-            old.org_id, old.owner_id, old.name, old.scopes, expires_at, policy, now, actor, (old, old_expires_at)
+        created = self._mint(  # the successor keeps the old token's address allowlist
+            old.org_id,
+            old.owner_id,
+            old.name,
+            old.scopes,
+            expires_at,
+            policy,
+            now,
+            actor,
+            (old, old_expires_at),
+            allowed_cidrs=old.allowed_cidrs,
+            audited=(AuditAction.ROTATED, source_ip),
         )
         successor = created.record.token_id
         # A rotated token gets no expiry notices: it expires (or purges) on the shortened schedule.
@@ -381,8 +467,10 @@ class TokenService:
         role = self.catalog.role(caller.role)
         if not _TOKEN_ID.fullmatch(token_id):
             raise TokenNotFound()
-        outcome = self.repository.revoke(token_id, **self._revocation(caller, role))
+        entry = self._entry(caller.org_id, AuditAction.REVOKED, caller.user_id, token_id, caller=caller, kind="single")
+        outcome = self.repository.revoke(token_id, **self._revocation(caller, role), audit=entry)
         if outcome.newly_revoked:
+            self._chain(entry)
             self._flush([token_id])
             self._announce(TokenEvent.REVOKED, token_detail(outcome.record, caller.user_id) | {"kind": "single"})
         return outcome
@@ -406,7 +494,7 @@ class TokenService:
             self._require_admin(caller, "revoke the organisation's tokens", role)
             ids = self.repository.live_token_ids(Listing(caller.org_id, None), int(self.clock()))
 
-        futures: dict[str, Future[RevokeResult]] = {}  # in request (or listing) order
+        futures: dict[str, Future[tuple[RevokeResult, AuditEntry]]] = {}  # in request (or listing) order
         failure: BaseException | None = None
         with ThreadPoolExecutor(max_workers=BULK_REVOKE_WORKERS) as pool:
             try:
@@ -417,11 +505,17 @@ class TokenService:
             except Exception as error:  # a failed page: still flush what the workers revoked
                 failure = error
             results: list[tuple[str, RevokeResult]] = []
+            entries: list[AuditEntry] = []
             for token_id, future in futures.items():
                 try:
-                    results.append((token_id, future.result()))
+                    result, entry = future.result()
                 except DomainError as error:
                     failure = failure or error
+                    continue
+                results.append((token_id, result))
+                if result == "revoked":
+                    entries.append(entry)
+        self._chain(*entries)
         # Flush for what was revoked even when some updates failed: those tokens are revoked
         # in the table, and their cached policies must not outlive that.
         revoked = [token_id for token_id, result in results if result == "revoked"]
@@ -442,25 +536,60 @@ class TokenService:
         return record
 
     def revoke_presented_token(
-        self, token_id: str, org_id: str, owner_id: str, served_by: ApiStage | None = None
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str,
+        served_by: ApiStage | None = None,
+        source_ip: str | None = None,
     ) -> RevokeOutcome:
         """A token revoking itself, e.g. after it leaked. The stage that served the request
         (`served_by`) cached the token's policy too, so it is flushed with the configured ones."""
         if not _TOKEN_ID.fullmatch(token_id):
             raise TokenNotFound()
         now = int(self.clock())
+        actor = f"token:{token_id}"
+        entry = self._entry(org_id, AuditAction.REVOKED, actor, token_id, source_ip=source_ip, at=now, kind="self")
         outcome = self.repository.revoke(
             token_id,
             org_id=org_id,
             owner_id=owner_id,
             revoked_at=now,
-            revoked_by=f"token:{token_id}",
+            revoked_by=actor,
             ttl=now + self.settings.retention_seconds,
+            audit=entry,
         )
         if outcome.newly_revoked:
+            self._chain(entry)
             self._flush([token_id], served_by)
             self._announce(TokenEvent.REVOKED, token_detail(outcome.record, f"token:{token_id}") | {"kind": "self"})
         return outcome
+
+    # -- leak reports ---------------------------------------------------------------------
+
+    def revoke_leaked_token(self, presented: str, url: str | None, source: str | None) -> bool:
+        """A token found in public (a secret-scanning report): checked offline (prefix,
+        checksum), then against its stored hash. True: it is one of ours (a true positive); it
+        is then revoked by "leak:<source>" (caches flushed) unless it already was, and
+        announced as TokenLeaked with where it was found. Repeating a report changes nothing."""
+        parsed = parse_token(presented, self.settings.token_prefix)
+        record = self.repository.get_token(parsed.token_id) if parsed is not None else None
+        if parsed is None or record is None:
+            return False
+        if record.hash_version != HASH_VERSION or not matches_hash(parsed, record.secret_hash):
+            return False
+        if record.revoked_at is not None:
+            return True
+        now = int(self.clock())
+        by, ttl = f"leak:{source or 'report'}", now + self.settings.retention_seconds
+        entry = self._entry(record.org_id, AuditAction.REVOKED, by, record.token_id, at=now, kind="leak", url=url)
+        if self.repository.revoke_quietly(record.token_id, record.org_id, None, now, by, ttl, audit=entry):
+            self._chain(entry)
+            self._flush([record.token_id])
+            detail = token_detail(record, by) | {"url": url, "source": source}
+            self._announce(TokenEvent.LEAKED, detail)
+            self._announce(TokenEvent.REVOKED, token_detail(record, by) | {"kind": "leak"})
+        return True
 
     # -- disable and enable -----------------------------------------------------------------
 
@@ -472,10 +601,14 @@ class TokenService:
             raise TokenNotFound()
         now = int(self.clock())
         owner_id = None if role.organisation_admin else caller.user_id
+        action = AuditAction.ENABLED if enabled else AuditAction.DISABLED
+        entry = self._entry(caller.org_id, action, caller.user_id, token_id, caller=caller, at=now)
         if enabled:
-            record, changed = self.repository.set_enabled(token_id, caller.org_id, owner_id, now)
+            record, changed = self.repository.set_enabled(token_id, caller.org_id, owner_id, now, entry)
         else:
-            record, changed = self.repository.set_disabled(token_id, caller.org_id, owner_id, now, caller.user_id)
+            record, changed = self.repository.set_disabled(
+                token_id, caller.org_id, owner_id, now, caller.user_id, entry
+            )
         if not changed:
             status = record.status(now)
             if status in ("revoked", "expired"):
@@ -483,19 +616,21 @@ class TokenService:
             if (status == "active") != enabled:  # the condition failed for a reason the item does not show
                 raise ConcurrentModification()
             return record
+        self._chain(entry)
         # Disabling: drop cached allows. Enabling: drop cached refusals, so it works at once too.
         self._flush([token_id])
         self._announce(TokenEvent.ENABLED if enabled else TokenEvent.DISABLED, token_detail(record, caller.user_id))
         return record
 
-    def _try_revoke(self, caller: Caller, role: Role, token_id: str) -> RevokeResult:
+    def _try_revoke(self, caller: Caller, role: Role, token_id: str) -> tuple[RevokeResult, AuditEntry]:
+        entry = self._entry(caller.org_id, AuditAction.REVOKED, caller.user_id, token_id, caller=caller, kind="bulk")
         if not _TOKEN_ID.fullmatch(token_id):
-            return "not_found"
+            return "not_found", entry
         try:
-            newly_revoked = self.repository.revoke_quietly(token_id, **self._revocation(caller, role))
+            newly_revoked = self.repository.revoke_quietly(token_id, **self._revocation(caller, role), audit=entry)
         except TokenNotFound:
-            return "not_found"
-        return "revoked" if newly_revoked else "already_revoked"
+            return "not_found", entry
+        return ("revoked" if newly_revoked else "already_revoked"), entry
 
     def _revocation(self, caller: Caller, role: Role) -> Revocation:
         """Who may be revoked (admins: the organisation's tokens; others: their own), by whom, when."""
@@ -522,6 +657,27 @@ class TokenService:
             self.flush_caches.flush_later(failed, 0)
         self.flush_caches.flush_later(stages, self.settings.second_flush_delay)
 
+    # -- the audit log (admins) ---------------------------------------------------------------
+
+    def audit_records(self, caller: Caller, query: AuditQuery) -> tuple[list[AuditRecord], PageKey | None]:
+        """A page of the caller's organisation's audit records, newest first; entries that a
+        failed function left unchained are appended first, so every stored change shows."""
+        trail = self._audit_trail(caller)
+        trail.drain(caller.org_id)
+        return trail.records(replace(query, org_id=caller.org_id))
+
+    def verify_audit(self, caller: Caller) -> ChainCheck:
+        """Walks the organisation's chain and names the first broken link, if any."""
+        trail = self._audit_trail(caller)
+        trail.drain(caller.org_id)
+        return verify_chain(trail.stored_records(caller.org_id))
+
+    def _audit_trail(self, caller: Caller) -> AuditTrail:
+        self._require_admin(caller, "read the audit log")
+        if self.audit is None:
+            raise PermissionDenied("The audit log is not configured.")
+        return self.audit
+
     # -- membership changes -----------------------------------------------------------------
 
     def change_membership(self, caller: Caller, user_id: str, role: str | None) -> tuple[int, int]:
@@ -547,6 +703,8 @@ class TokenService:
         now = int(self.clock())
         revoked: list[str] = []
         trimmed: list[str] = []
+        entries: list[AuditEntry] = []
+        by = f"membership:{reason}"
         listing = Listing(org_id, user_id)
         start_key: PageKey | None = None
         while True:
@@ -558,17 +716,55 @@ class TokenService:
                 if kept == record.scopes:
                     continue
                 if not kept:
-                    by, ttl = f"membership:{reason}", now + self.settings.retention_seconds
-                    if self.repository.revoke_quietly(record.token_id, org_id, None, now, by, ttl):
+                    entry = self._entry(org_id, AuditAction.REVOKED, by, record.token_id, at=now, kind="membership")
+                    ttl = now + self.settings.retention_seconds
+                    if self.repository.revoke_quietly(record.token_id, org_id, None, now, by, ttl, audit=entry):
                         revoked.append(record.token_id)
+                        entries.append(entry)
                         self._announce(TokenEvent.REVOKED, token_detail(record, by) | {"kind": "membership"})
-                elif self.repository.set_scopes(record.token_id, org_id, kept):
+                    continue
+                entry = self._entry(
+                    org_id, AuditAction.SCOPES_TRIMMED, by, record.token_id, at=now, role=role, scopes=list(kept)
+                )
+                if self.repository.set_scopes(record.token_id, org_id, kept, entry):
                     trimmed.append(record.token_id)
+                    entries.append(entry)
             start_key = page.next_key
             if start_key is None:
                 break
+        self._chain(*entries)
         self._flush(revoked + trimmed)
         return len(revoked), len(trimmed)
+
+    def _entry(
+        self,
+        org_id: str,
+        action: AuditAction,
+        actor: str,
+        subject: str,
+        token_ids: tuple[str, ...] | None = None,
+        *,
+        caller: Caller | None = None,
+        source_ip: str | None = None,
+        at: int | None = None,
+        **details: object,
+    ) -> AuditEntry:
+        """A change's audit entry, written with the change (never a secret)."""
+        return AuditEntry(
+            org_id,
+            action,
+            actor,
+            subject,
+            token_ids if token_ids is not None else (() if subject == "policy" else (subject,)),
+            int(self.clock()) if at is None else at,
+            caller.source_ip if caller is not None else source_ip,
+            {name: value for name, value in details.items() if value is not None},
+        )
+
+    def _chain(self, *entries: AuditEntry) -> None:
+        """Appends stored changes' entries to the audit chain (a failure leaves them for the next drain)."""
+        if self.audit is not None and entries:
+            self.audit.chain(list(entries))
 
     def _announce(self, detail_type: str, detail: dict[str, object]) -> None:
         """Publishes a lifecycle event after the change is stored (the publisher logs a failure)."""

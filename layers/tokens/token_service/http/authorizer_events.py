@@ -6,15 +6,18 @@ reuses it for every request with the same values, matching the cached policy's r
 with `*` and `?` as wildcards that also match `/`. So a policy must allow, of the requests
 that can share its cache entry, exactly those the token may make:
 
-- REQUEST (the template's): the identity sources are the Authorization header, the method
-  and the resource path, so an entry serves one route of one token. The policy allows that
-  route (its path parameters as `*`) when the decision allows, and nothing otherwise.
-- TOKEN: one entry per token serves every route. A parameter's `*` would also match deeper
-  and sibling paths, so the policy allows only exact ARNs: the parameter-free routes the
-  token may use, and the requested path itself when allowed. It never over-grants; a cached
-  policy may refuse another path of a parameterised route until the entry expires.
+- REQUEST (the template's): the identity sources are the Authorization header, the method,
+  the resource path and the source address, so an entry serves one route of one token from
+  one address. The policy allows that route (its path parameters as `*`) when the decision
+  allows, and nothing otherwise.
+- TOKEN: one entry per token serves every route, from every address. A parameter's `*` would
+  also match deeper and sibling paths, so the policy allows only exact ARNs: the
+  parameter-free routes the token may use, and the requested path itself when allowed. It
+  never over-grants; a cached policy may refuse another path of a parameterised route until
+  the entry expires. The event carries no address, so a token with an address allowlist is
+  never allowed (its policy allows nothing).
 - HTTP API: a simple response for the requested route; its identity sources must include
-  `$context.routeKey` for the same reason (README).
+  `$context.routeKey` and `$context.identity.sourceIp` for the same reasons (README).
 
 On the path of every API request: standard library only.
 """
@@ -193,6 +196,9 @@ def decision_fields(
         "route": f"{request.method} {request.path}",
         "request_id": request_id,
     }
+    if decision.reason is Reason.IP_NOT_ALLOWED:
+        # The address the token is not for (None: a TOKEN event), as API Gateway gave it.
+        fields["source_ip"] = str(request.source_ip)[:64] if request.source_ip is not None else None
     if decision.last_use_not_recorded:
         fields["last_use_recorded"] = False
     if failure:

@@ -6,6 +6,7 @@ These models are what crosses HTTP; each request model turns into the domain's c
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 import unicodedata
@@ -51,6 +52,8 @@ MAX_IDS_PER_BULK_REVOKE = 100
 MAX_LIFETIME_DAYS_LIMIT = 3650
 MAX_PAGE_SIZE = 100
 MAX_ACTIVE_TOKENS_LIMIT = 1000
+MAX_ALLOWED_CIDRS = 20
+CIDR_MAX_LENGTH = 64
 # Control, surrogate, line/paragraph separator and format characters (bidi overrides,
 # zero-width spaces): a name must read as what it is, in the console and in logs.
 _FORBIDDEN_CHARACTER_CATEGORIES = {"Cc", "Cs", "Zl", "Zp", "Cf"}
@@ -72,6 +75,35 @@ _OFFSET = r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 DATE_PATTERN = f"^{_DATE}$"
 DATE_TIME_PATTERN = f"^{_DATE}[Tt]{_TIME}{_OFFSET}$"
 _INVALID_EXPIRY = "must be an ISO-8601 (RFC 3339) date, YYYY-MM-DD, or date-time with its UTC offset"
+
+# An IPv4 or IPv6 address, alone or with a prefix length: RFC 3986's grammar (IPv4 without
+# leading zeros, as Python's ipaddress requires; no IPv6 zone), ASCII only, no look-around (the
+# Rust regex engine of schema validators has none). Every string it matches is a network.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_LS32 = rf"({_H16}:{_H16}|{_IPV4})"
+_IPV6 = (
+    "("
+    + "|".join(
+        [
+            rf"({_H16}:){{6}}{_LS32}",
+            rf"::({_H16}:){{5}}{_LS32}",
+            rf"({_H16})?::({_H16}:){{4}}{_LS32}",
+            rf"(({_H16}:){{0,1}}{_H16})?::({_H16}:){{3}}{_LS32}",
+            rf"(({_H16}:){{0,2}}{_H16})?::({_H16}:){{2}}{_LS32}",
+            rf"(({_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+            rf"(({_H16}:){{0,4}}{_H16})?::{_LS32}",
+            rf"(({_H16}:){{0,5}}{_H16})?::{_H16}",
+            rf"(({_H16}:){{0,6}}{_H16})?::",
+        ]
+    )
+    + ")"
+)
+_IPV4_PREFIX = r"(3[0-2]|[12]?[0-9])"
+_IPV6_PREFIX = r"(12[0-8]|1[01][0-9]|[1-9]?[0-9])"
+CIDR_PATTERN = f"^({_IPV4}(/{_IPV4_PREFIX})?|{_IPV6}(/{_IPV6_PREFIX})?)$"
+_INVALID_CIDR = "is not an IPv4 or IPv6 address or network, such as 203.0.113.0/24, 203.0.113.7 or 2001:db8::/48"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +193,27 @@ def parse_expiry(value: str) -> Expiry:
         raise ValueError("is out of range") from None
 
 
+def parse_cidr(value: str) -> str:
+    """An allowlist entry as stored: the network it names, in ipaddress' normal form. Host bits
+    after the prefix are cleared (10.0.0.1/24 is 10.0.0.0/24, as the answer shows); an address
+    alone is that one address (/32, /128). The reason never repeats the value."""
+    if re.fullmatch(CIDR_PATTERN, value) is not None:
+        return str(ipaddress.ip_network(value, strict=False))
+    address, slash, _ = value.partition("/")
+    version = None
+    if slash and re.fullmatch(f"{_IPV4}|{_IPV6}", address):
+        version = ipaddress.ip_address(address).version
+    if version is None:
+        raise ValueError(_INVALID_CIDR)
+    raise ValueError(f"must end in a prefix length from /0 to /{32 if version == 4 else 128}, without leading zeros")
+
+
+def allowlist(cidrs: list[str] | None) -> tuple[str, ...]:
+    """Normalised entries, unique, in address order (IPv4 first)."""
+    networks = {ipaddress.ip_network(cidr) for cidr in cidrs or ()}
+    return tuple(str(network) for network in sorted(networks, key=lambda network: (network.version, network)))
+
+
 def _integral(value: Any) -> Any:
     """An integral JSON number written with a fraction (366.0) is an integer, as JSON Schema says."""
     if type(value) is float and value.is_integer():
@@ -210,6 +263,24 @@ ExpiresAt = Annotated[
     ),
 ]
 INTEGRAL = BeforeValidator(_integral)  # after a field's constraints, which then show in its schema
+AllowedCidrs = Annotated[
+    list[
+        Annotated[
+            str,
+            Field(max_length=CIDR_MAX_LENGTH),
+            AfterValidator(parse_cidr),
+            Documented(lambda: {"pattern": CIDR_PATTERN}),
+        ]
+    ],
+    Field(max_length=MAX_ALLOWED_CIDRS),
+]
+ALLOWED_CIDRS_DESCRIPTION = (
+    f"Up to {MAX_ALLOWED_CIDRS} IPv4 or IPv6 networks (203.0.113.0/24, 2001:db8::/48) or addresses (one address "
+    "alone: that address only) the token may be used from; the authorizer refuses it (403) from any other source "
+    "address, and always in TOKEN authorizer events, which carry none. Stored in normal form: bits after the prefix "
+    "are cleared (10.0.0.1/24 is 10.0.0.0/24), IPv6 is compressed and lower case, duplicates are merged. "
+    "Omitted, null or empty: any address."
+)
 
 
 class TokenListQuery(ApiModel):
@@ -275,10 +346,18 @@ class CreateTokenRequest(StrictModel):
         ),
         examples=[["import:builds", "import:tests"]],
     )
+    allowed_cidrs: AllowedCidrs | None = Field(
+        default=None, description=ALLOWED_CIDRS_DESCRIPTION, examples=[["203.0.113.0/24", "2001:db8::/48"]]
+    )
 
     def command(self) -> NewToken:
         expiry: Expiry | None = self.expires_at  # type: ignore[assignment]  # AfterValidator made it an Expiry
-        return NewToken(name=self.name, scopes=tuple(sorted(set(self.scopes))), expiry=expiry)
+        return NewToken(
+            name=self.name,
+            scopes=tuple(sorted(set(self.scopes))),
+            expiry=expiry,
+            allowed_cidrs=allowlist(self.allowed_cidrs),
+        )
 
 
 class RotateTokenRequest(StrictModel):
@@ -409,6 +488,10 @@ class TokenView(ApiModel):
     rotated_from: str | None = Field(default=None, description="The token this one replaced.")
     rotated_to: str | None = Field(default=None, description="The token that replaced this one.")
     display_hint: str = Field(description="Prefix and last four characters, to recognise the token.")
+    allowed_cidrs: list[str] = Field(
+        default_factory=list,
+        description="The networks the token may be used from, in normal form; empty: any address.",
+    )
 
     @classmethod
     def from_record(cls, record: TokenRecord, now: float) -> TokenView:
@@ -430,6 +513,7 @@ class TokenView(ApiModel):
             rotated_from=record.rotated_from,
             rotated_to=record.rotated_to,
             display_hint=record.display_hint,
+            allowed_cidrs=list(record.allowed_cidrs),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -87,7 +88,14 @@ def current_caller(app: RestResolver) -> Caller:
     """The caller as the Cognito authorizer vouched for it; never the body, path or headers."""
     caller = caller_from_claims(authorizer_context(app).get("claims"))
     logger.append_keys(org_id=caller.org_id, user_id=caller.user_id)
-    return caller
+    return replace(caller, source_ip=source_ip(app))
+
+
+def source_ip(app: RestResolver) -> str | None:
+    """The client's address as API Gateway saw it (never a header the client sets)."""
+    identity = (app.current_event.get("requestContext") or {}).get("identity") or {}
+    address = identity.get("sourceIp") if isinstance(identity, dict) else None
+    return address[:64] if isinstance(address, str) and address else None
 
 
 # The API token of a self-service request, as the token authorizer vouched for it.

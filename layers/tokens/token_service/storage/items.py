@@ -111,6 +111,10 @@ def _optional_int(value: Any) -> int | None:
 def token_item(record: TokenRecord) -> dict[str, Any]:
     item = {key: value for key, value in asdict(record).items() if value is not None}
     item["scopes"] = list(record.scopes)
+    if record.allowed_cidrs:
+        item["allowed_cidrs"] = list(record.allowed_cidrs)
+    else:
+        del item["allowed_cidrs"]  # no allowlist: no attribute (any address)
     if record.lifecycle_stage is not None and record.lifecycle_due is not None:
         item.update(lifecycle_keys(record.lifecycle_stage, record.lifecycle_due, record.token_id))
     sort_key = creation_sort_key(record)
@@ -151,6 +155,7 @@ def token_record(item: dict[str, Any]) -> TokenRecord:
         rotated_from=item.get("rotated_from"),
         rotated_to=item.get("rotated_to"),
         unused_after_days=_optional_int(item.get("unused_after_days")),
+        allowed_cidrs=tuple(str(cidr) for cidr in item.get("allowed_cidrs") or ()),
     )
 
 
@@ -167,6 +172,7 @@ GRANT_ATTRIBUTES = (
     "disabled_at",
     "last_used_at",
     "unused_after_days",
+    "allowed_cidrs",
 )
 GRANT_PROJECTION = ", ".join(GRANT_ATTRIBUTES)  # none is a DynamoDB reserved word
 
@@ -187,6 +193,7 @@ def token_grant(item: dict[str, Any]) -> TokenGrant:
         disabled_at=_optional_number(item.get("disabled_at")),
         last_used_at=_optional_number(item.get("last_used_at")),
         unused_after_days=_optional_number(item.get("unused_after_days")),
+        allowed_cidrs=tuple(cidr["S"] for cidr in item.get("allowed_cidrs", {}).get("L", ())),
     )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from token_service.domain.audit import AuditEntry
 from token_service.domain.commands import Listing, PageKey, RevokeOutcome, TokenPage
 from token_service.domain.errors import (
     ActiveSetChanged,
@@ -171,12 +172,15 @@ class TokenRepository:
         except ConditionNotMet as error:
             raise ActiveSetChanged() from error
 
-    def put_new_token(self, record: TokenRecord) -> None:
+    def put_new_token(self, record: TokenRecord, audit: AuditEntry | None = None) -> None:
+        item = token_item(record)
+        if audit is not None:
+            item.update(audit_outbox=[audit.to_json()], audit_org=audit.org_id)
         try:
             with translate_errors():
                 self.client.put_item(
                     TableName=self.table_name,
-                    Item=serialize(token_item(record)),
+                    Item=serialize(item),
                     ConditionExpression="attribute_not_exists(pk)",
                 )
         except ConditionNotMet as error:
@@ -320,16 +324,27 @@ class TokenRepository:
                     raise
 
     def revoke(
-        self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str | None,
+        revoked_at: int,
+        revoked_by: str,
+        ttl: int,
+        audit: AuditEntry | None = None,
     ) -> RevokeOutcome:
         """Marks the token revoked unless it already is, and returns the token as it now is."""
-        result = self._set_revoked(token_id, org_id, owner_id, revoked_at, revoked_by, ttl, return_item=True)
+        result = self._set_revoked(
+            token_id, org_id, owner_id, revoked_at, revoked_by, ttl, return_item=True, audit=audit
+        )
         if isinstance(result, dict):
             return RevokeOutcome(record=token_record(deserialize(result)), newly_revoked=True)
         assert result is not None  # only a revoke with a further condition returns None
         return result
 
-    def revoke_unused(self, token_id: str, org_id: str, unused_since: int, revoked_at: int, ttl: int) -> bool:
+    def revoke_unused(
+        self, token_id: str, org_id: str, unused_since: int, revoked_at: int, ttl: int, audit: AuditEntry | None = None
+    ) -> bool:
         """Revokes the token for the unused-token policy, unless it was used after `unused_since`
         (or is already revoked). True when this call revoked it."""
         # Only the cleanup calls this: importing its module here keeps it out of every other
@@ -338,16 +353,33 @@ class TokenRepository:
 
         unused = "((attribute_not_exists(last_used_at) AND created_at <= :since) OR last_used_at <= :since)"
         result = self._set_revoked(
-            token_id, org_id, None, revoked_at, UNUSED_POLICY_ACTOR, ttl, return_item=False, also=(unused, unused_since)
+            token_id,
+            org_id,
+            None,
+            revoked_at,
+            UNUSED_POLICY_ACTOR,
+            ttl,
+            return_item=False,
+            also=(unused, unused_since),
+            audit=audit,
         )
         return isinstance(result, dict)
 
     def revoke_quietly(
-        self, token_id: str, org_id: str, owner_id: str | None, revoked_at: int, revoked_by: str, ttl: int
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str | None,
+        revoked_at: int,
+        revoked_by: str,
+        ttl: int,
+        audit: AuditEntry | None = None,
     ) -> bool:
         """As revoke, for bulk revokes: True when this call revoked the token, False when it
         already was. The response carries no item, which saves parsing one per token."""
-        result = self._set_revoked(token_id, org_id, owner_id, revoked_at, revoked_by, ttl, return_item=False)
+        result = self._set_revoked(
+            token_id, org_id, owner_id, revoked_at, revoked_by, ttl, return_item=False, audit=audit
+        )
         return isinstance(result, dict)
 
     def _set_revoked(
@@ -360,6 +392,7 @@ class TokenRepository:
         ttl: int,
         return_item: bool,
         also: tuple[str, int] | None = None,
+        audit: AuditEntry | None = None,
     ) -> dict[str, Any] | RevokeOutcome | None:
         """The token's new attributes, or the outcome of a token that was already revoked.
 
@@ -383,16 +416,19 @@ class TokenRepository:
         if also is not None:  # a further condition on `:since`
             condition += f" AND {also[0]}"
             values[":since"] = also[1]
+        # Revoked tokens skip expiry notices: next stage is the purge at ttl.
+        update = with_audit(
+            "SET revoked_at = :at, revoked_by = :by, #ttl = :ttl, lifecycle_stage = :stage, "
+            "lifecycle_due = :ttl, gsi3pk = :bucket, gsi3sk = :due_key",
+            values,
+            audit,
+        )
         with translate_errors():
             try:
                 response = self.client.update_item(
                     TableName=self.table_name,
                     Key=serialize(token_key(token_id)),
-                    # Revoked tokens skip expiry notices: next stage is the purge at ttl.
-                    UpdateExpression=(
-                        "SET revoked_at = :at, revoked_by = :by, #ttl = :ttl, lifecycle_stage = :stage, "
-                        "lifecycle_due = :ttl, gsi3pk = :bucket, gsi3sk = :due_key"
-                    ),
+                    UpdateExpression=update,
                     ConditionExpression=condition,
                     ExpressionAttributeNames={"#ttl": "ttl"},
                     ExpressionAttributeValues=serialize(values),
@@ -418,7 +454,13 @@ class TokenRepository:
         return RevokeOutcome(record=record, newly_revoked=False)
 
     def set_disabled(
-        self, token_id: str, org_id: str, owner_id: str | None, disabled_at: int, disabled_by: str
+        self,
+        token_id: str,
+        org_id: str,
+        owner_id: str | None,
+        disabled_at: int,
+        disabled_by: str,
+        audit: AuditEntry | None = None,
     ) -> tuple[TokenRecord, bool]:
         """Disables a live token unless it already is: the token as it now is, and whether
         this call disabled it. Not found (or not the caller's), revoked or expired: the record
@@ -432,12 +474,22 @@ class TokenRepository:
             "attribute_not_exists(disabled_at)",
             values,
             now=disabled_at,
+            audit=audit,
         )
 
-    def set_enabled(self, token_id: str, org_id: str, owner_id: str | None, now: int) -> tuple[TokenRecord, bool]:
+    def set_enabled(
+        self, token_id: str, org_id: str, owner_id: str | None, now: int, audit: AuditEntry | None = None
+    ) -> tuple[TokenRecord, bool]:
         """Enables a disabled live token: as set_disabled, the other way."""
         return self._change_live_token(
-            token_id, org_id, owner_id, "REMOVE disabled_at, disabled_by", "attribute_exists(disabled_at)", {}, now=now
+            token_id,
+            org_id,
+            owner_id,
+            "REMOVE disabled_at, disabled_by",
+            "attribute_exists(disabled_at)",
+            {},
+            now=now,
+            audit=audit,
         )
 
     def mark_rotated(self, old: TokenRecord, successor: str, expires_at: int, stage: tuple[str, int], ttl: int) -> None:
@@ -471,17 +523,19 @@ class TokenRepository:
                 ExpressionAttributeValues=serialize(values),
             )
 
-    def set_scopes(self, token_id: str, org_id: str, scopes: tuple[str, ...]) -> bool:
+    def set_scopes(self, token_id: str, org_id: str, scopes: tuple[str, ...], audit: AuditEntry | None = None) -> bool:
         """Narrows an unrevoked token's scopes (a membership change); False if it was revoked or
         purged meanwhile."""
+        values: dict[str, Any] = {":scopes": list(scopes), ":org": org_id}
+        update = with_audit("SET scopes = :scopes", values, audit)
         try:
             with translate_errors():
                 self.client.update_item(
                     TableName=self.table_name,
                     Key=serialize(token_key(token_id)),
-                    UpdateExpression="SET scopes = :scopes",
+                    UpdateExpression=update,
                     ConditionExpression="attribute_exists(pk) AND org_id = :org AND attribute_not_exists(revoked_at)",
-                    ExpressionAttributeValues=serialize({":scopes": list(scopes), ":org": org_id}),
+                    ExpressionAttributeValues=serialize(values),
                 )
         except ConditionNotMet:
             return False
@@ -516,12 +570,14 @@ class TokenRepository:
         values: dict[str, Any],
         *,
         now: int,
+        audit: AuditEntry | None = None,
     ) -> tuple[TokenRecord, bool]:
         condition = (
             "attribute_exists(pk) AND org_id = :org AND attribute_not_exists(revoked_at) "
             f"AND expires_at > :now AND {unless_done}"
         )
         values = {**values, ":org": org_id, ":now": now}
+        update = with_audit(update, values, audit)
         if owner_id is not None:
             condition += " AND owner_id = :owner"
             values[":owner"] = owner_id
@@ -565,9 +621,27 @@ class TokenRepository:
         item = response.get("Item")
         return org_policy(deserialize(item) if item else None)
 
-    def put_policy(self, org_id: str, policy: OrgPolicy) -> None:
+    def put_policy(self, org_id: str, policy: OrgPolicy, audit: AuditEntry | None = None) -> None:
+        """Replaces the policy's fields (an update, not a put: entries waiting in the item's
+        audit outbox stay)."""
+        fields = {name: value for name, value in policy_item(org_id, policy).items() if name not in ("pk", "sk")}
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(fields.values())}
+        update = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+        removed = [name for name in asdict(policy) if name not in fields]
+        if removed:
+            names.update({f"#r{i}": name for i, name in enumerate(removed)})
+        update = with_audit(update, values, audit)
+        if removed:
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
         with translate_errors():
-            self.client.put_item(TableName=self.table_name, Item=serialize(policy_item(org_id, policy)))
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=serialize(policy_key(org_id)),
+                UpdateExpression=update,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            )
 
     # -- token owners (token_service.domain.membership) --------------------------------------
 
@@ -631,6 +705,21 @@ class TokenRepository:
             else:
                 item = {**unused_policy_key(org_id), "org_id": org_id, "days": days}
                 self.client.put_item(TableName=self.table_name, Item=serialize(item))
+
+
+def with_audit(update: str, values: dict[str, Any], audit: AuditEntry | None) -> str:
+    """The update with the change's audit entry appended to the item's outbox, in the same
+    write: the change cannot be stored without its entry (token_service.storage.audit)."""
+    if audit is None:
+        return update
+    values.update({":audit_entries": [audit.to_json()], ":no_entries": [], ":audit_org": audit.org_id})
+    outbox = (
+        "audit_outbox = list_append(if_not_exists(audit_outbox, :no_entries), :audit_entries), audit_org = :audit_org"
+    )
+    if update.startswith("SET "):
+        head, remove, rest = update.partition(" REMOVE ")
+        return f"{head}, {outbox}{remove}{rest}"
+    return f"SET {outbox} {update}"
 
 
 def _page_key(response: Mapping[str, Any]) -> dict[str, str] | None:
