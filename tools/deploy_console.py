@@ -10,7 +10,9 @@ CloudFront distribution in front of it. The last step of `make deploy`, after `s
    Content-Security-Policy <meta> that narrows the template's connect-src (which can name the
    API only by its regional execute-api domain) to the API's and the sign-in domain's origins.
 3. Writes /config.json, which the console reads at start:
-   {"apiUrl", "userPoolId", "clientId", "authDomain", "redirectUri", "region"}.
+   {"apiUrl", "userPoolId", "clientId", "authDomain", "redirectUri", "region"}; and the API
+   reference the dev server serves: /docs (docs.html) and /openapi.json (generated from the
+   handlers' models, with the console API's URL as its server).
 4. Deletes objects a previous upload left that this one does not have, then invalidates /* .
 
 The stack name, region and profile come from samconfig.toml (`--config-env`, as `sam deploy`);
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import mimetypes
+import os
 import re
 import sys
 import time
@@ -41,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONSOLE_DIR = ROOT / "devserver" / "console"
 SAMCONFIG = ROOT / "samconfig.toml"
 CONFIG_KEY = "config.json"
+OPENAPI_KEY = "openapi.json"
 PAGE_CACHE = "no-cache"  # revalidated on every load (ETag): a deploy shows at once
 ASSET_CACHE = "public, max-age=300"  # scripts and style sheets: at most 5 minutes old
 CONTENT_TYPES = {
@@ -183,10 +187,26 @@ def console_uploads(console_dir: Path, settings: Mapping[str, str]) -> list[Uplo
             pages.append(Upload(f"console/{path.name}", body, content_type(path.name), PAGE_CACHE))
             if path.name == "index.html":  # the distribution's default root object: /
                 pages.append(Upload("index.html", body, content_type(path.name), PAGE_CACHE))
+            if path.name == "docs.html":  # the API reference at /docs, as the dev server serves it
+                pages.append(Upload("docs", body, content_type(path.name), PAGE_CACHE))
         else:
             assets.append(Upload(f"console/{path.name}", body, content_type(path.name), ASSET_CACHE))
     config = Upload(CONFIG_KEY, json.dumps(dict(settings), indent=2).encode() + b"\n", "application/json", PAGE_CACHE)
-    return [*assets, config, *pages]
+    reference = Upload(OPENAPI_KEY, api_reference(settings["apiUrl"]), "application/json", PAGE_CACHE)
+    return [*assets, config, reference, *pages]
+
+
+def api_reference(api_url: str) -> bytes:
+    """The OpenAPI document /docs reads, generated from the handlers' own models (what the dev
+    server serves at /openapi.json), with the console API's URL as its server."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    # The document reads the configuration's catalog and route map paths; the table's name is
+    # required by the configuration but appears nowhere in the document.
+    os.environ.setdefault("TABLE_NAME", "api-tokens")
+    from devserver.openapi import openapi_document
+
+    return json.dumps(openapi_document(api_url), indent=2).encode() + b"\n"
 
 
 # -- doing it ------------------------------------------------------------------------------------

@@ -113,7 +113,11 @@ def test_make_deploy_uploads_the_console_with_its_configuration_and_invalidates_
         assert deploy_console.main(["--samconfig", str(stack["samconfig"])]) == 0
 
         uploaded = objects(stack)
-        assert set(uploaded) == {"index.html", "config.json", *(f"console/{name}" for name in CONSOLE_FILES)}
+        pages = {"index.html", "docs"}  # / and /docs, as the dev server serves them
+        assert set(uploaded) == {*pages, "config.json", "openapi.json", *(f"console/{name}" for name in CONSOLE_FILES)}
+        # /docs reads the API's document, with the console API as its server.
+        reference = json.loads(uploaded["openapi.json"]["Body"].read())
+        assert reference["servers"] == [{"url": API_URL}] and "/tokens" in reference["paths"]
         config = json.loads(uploaded["config.json"]["Body"].read())
         assert config == {
             "apiUrl": API_URL,
@@ -125,7 +129,7 @@ def test_make_deploy_uploads_the_console_with_its_configuration_and_invalidates_
         }
         types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json"}
         for key, answer in uploaded.items():
-            suffix = Path(key).suffix
+            suffix = Path(key).suffix or ".html"  # /docs is a page
             assert answer["ContentType"].split(";")[0] == types[suffix], key
             # Pages and config.json revalidate on every load; scripts and styles live 5 minutes.
             expected = "no-cache" if suffix in {".html", ".json"} else "public, max-age=300"
@@ -146,15 +150,15 @@ def test_every_page_is_the_console_s_own_with_connect_src_narrowed_to_the_api_an
     with deployed_stack(tmp_path) as stack:
         assert deploy_console.main(["--samconfig", str(stack["samconfig"])]) == 0
         uploaded = objects(stack)
-    pages = {key: answer["Body"].read() for key, answer in uploaded.items() if key.endswith(".html")}
-    assert pages["index.html"] == pages["console/index.html"]
+    pages = {key: answer["Body"].read() for key, answer in uploaded.items() if key.endswith(".html") or key == "docs"}
+    assert pages["index.html"] == pages["console/index.html"] and pages["docs"] == pages["console/docs.html"]
     for key, page in pages.items():
         [policy] = META.findall(page)
         assert policy.decode() == (
             "connect-src 'self' https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com "
             "https://api-tokens-123456789012.auth.eu-west-1.amazoncognito.com"
         )
-        source = (ROOT / "devserver" / "console" / Path(key).name).read_bytes()
+        source = (ROOT / "devserver" / "console" / ("docs.html" if key == "docs" else Path(key).name)).read_bytes()
         assert META.sub(b"", page) == source, key  # nothing else changed
         assert page.index(b"<meta http-equiv") < page.index(b"<script"), key  # before any script runs
 
