@@ -313,3 +313,32 @@ def test_the_sample_events_list_and_verify_the_samples_organisation(admin: Conso
     assert record["action"] == "token.revoked" and record["token_ids"] == [created["token_id"]]
     verified = module.lambda_handler(load_event("verify_audit.json"), LambdaContext(function_name="AuditFunction"))
     assert verified["statusCode"] == 200 and json.loads(verified["body"])["records"] == 2
+
+
+def test_a_rotation_that_loses_a_race_records_the_successors_revocation(
+    admin: Console, member: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old token is revoked while its rotation runs: the successor just minted is revoked
+    at once ("rotation:superseded"), and that revocation is in the log as well."""
+    old = member.create_ok("racing")
+    repository = wiring.get_service().repository
+    link = repository.mark_rotated
+
+    def revoked_meanwhile(*args: Any, **kwargs: Any) -> None:
+        assert admin.request("DELETE", f"/tokens/{old['token_id']}").status == 200
+        link(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "mark_rotated", revoked_meanwhile)
+    response = member.request("POST", f"/tokens/{old['token_id']}/rotate", body={"grace": "PT1H"})
+    assert response.status == 409, response.body
+    records = audit(admin)
+    actions = [(r["action"], r["details"].get("kind"), r["actor"]) for r in reversed(records)]
+    assert actions == [
+        ("token.created", None, "user-member"),
+        ("token.rotated", None, "user-member"),  # the successor is written (and recorded) first
+        ("token.revoked", "single", "user-admin"),
+        ("token.revoked", "superseded", "rotation:superseded"),
+    ]
+    successor = records[0]["token_ids"][0]
+    assert records[2]["token_ids"] == [old["token_id"], successor]
+    assert verify(admin)["intact"]

@@ -380,9 +380,11 @@ class TokenService:
             self.repository.mark_rotated(old, successor, old_expires_at, stage, ttl)
         except ConcurrentModification:
             # Rotated, revoked or disabled meanwhile: the new token must not outlive the refusal.
-            self.repository.revoke_quietly(
-                successor, old.org_id, None, int(now), "rotation:superseded", int(now) + self.settings.retention_seconds
-            )
+            by, at = "rotation:superseded", int(now)
+            entry = self._entry(old.org_id, AuditAction.REVOKED, by, successor, at=at, kind="superseded")
+            ttl = at + self.settings.retention_seconds
+            if self.repository.revoke_quietly(successor, old.org_id, None, at, by, ttl, audit=entry):
+                self._chain(entry)
             current = self.repository.get_token(old.token_id)
             if current is not None and current.rotated_to is not None:
                 raise TokenAlreadyRotated(old.token_id, current.rotated_to) from None
