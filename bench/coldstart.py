@@ -39,6 +39,7 @@ FUNCTIONS: dict[str, str | None] = {
     "RevokeTokensFunction": "revoke_token.json",
     "ScopesFunction": "list_scopes.json",
     "SettingsFunction": "get_settings.json",
+    "AuditFunction": "list_audit.json",
     "TokenSelfFunction": "token_self_get.json",
     "CacheFlushFunction": "cache_flush_sqs.json",
     "CleanupFunction": "cleanup_scheduled.json",
