@@ -9,67 +9,23 @@ in the list, and a bad entry gets the server's reason next to the field, with no
 from __future__ import annotations
 
 import json
-import os
-from typing import Any
 
-import pytest
-from support import CHROMEDRIVER, CHROMIUM
-
-if not (CHROMIUM and CHROMEDRIVER):
-    if os.environ.get("CI"):
-        pytest.fail("CI must have chromium and chromium-driver installed (see .ci/run)", pytrace=False)
-    pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
-
+from console_helpers import (
+    identity,
+    mint,
+    open_console,
+    require_chromium,
+    row_by_id,
+    submit_generate,
+    switch_identity,
+    visible,
+    wait,
+)
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-
-def wait(driver: webdriver.Chrome, condition, timeout: float = 15):
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
-
-
-def visible(driver: webdriver.Chrome, element_id: str):
-    return wait(driver, expected_conditions.visibility_of_element_located((By.ID, element_id)))
-
-
-def identity(user: str, role: str, org: str) -> dict[str, str]:
-    return {"X-Dev-User-Id": user, "X-Dev-Org-Id": org, "X-Dev-Role": role}
-
-
-def mint(server, who: dict[str, str], name: str, **fields: Any) -> dict:
-    response = server.request("POST", "/tokens", {"name": name, "scopes": ["reports:read"], **fields}, who)
-    assert response.status == 201, response.body
-    return json.loads(response.body)
-
-
-def switch_identity(driver: webdriver.Chrome, user: str, role: str, org: str) -> None:
-    for field, value in (("identity-user", user), ("identity-org", org)):
-        box = driver.find_element(By.ID, field)
-        box.clear()
-        box.send_keys(value)
-    Select(driver.find_element(By.ID, "identity-role")).select_by_value(role)
-    driver.find_element(By.CSS_SELECTOR, "#identity button[type=submit]").click()
-
-
-def open_console(driver: webdriver.Chrome, server, user: str, role: str, org: str) -> None:
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride", {"width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": False}
-    )
-    driver.get(server.url + "/")
-    switch_identity(driver, user, role, org)
-    wait(driver, lambda d: d.find_element(By.ID, "list-count").text or d.find_element(By.ID, "empty").is_displayed())
-
-
-def row_by_id(driver: webdriver.Chrome, token_id: str):
-    return wait(
-        driver,
-        expected_conditions.presence_of_element_located(
-            (By.CSS_SELECTOR, f"#token-rows tr[data-token-id='{token_id}']")
-        ),
-    )
+require_chromium()
 
 
 def audit_rows(driver: webdriver.Chrome) -> list[dict[str, str]]:
@@ -86,10 +42,6 @@ def api_audit(server, who: dict[str, str], **query: str) -> list[dict]:
     answer = server.request("GET", f"/audit?{params}", headers=who)
     assert answer.status == 200, answer.body
     return json.loads(answer.body)["items"]
-
-
-def submit_generate(driver: webdriver.Chrome) -> None:
-    driver.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
 
 
 def test_admins_see_the_audit_tab_with_changes_filters_and_an_intact_chain(server, browser):

@@ -7,42 +7,30 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-from support import CHROMEDRIVER, CHROMIUM, SEED_PASSWORD, sign_in, unverified_claims
+from console_helpers import (
+    fits,
+    identity,
+    mint,
+    require_chromium,
+    row_by_id,
+    screenshot,
+    submit_generate,
+    switch_identity,
+    wait,
+)
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select
+from support import SEED_PASSWORD, sign_in, unverified_claims
 
 from token_service.domain.token_format import token_regex
 
-# Every screenshot of the console's browser tests goes to one folder, which CI keeps as an artifact.
-SCREENSHOT_DIR = Path(
-    os.environ.get("CONSOLE_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "artifacts" / "console-screenshots"
-)
-
-if not (CHROMIUM and CHROMEDRIVER):
-    if os.environ.get("CI"):
-        pytest.fail("CI must have chromium and chromium-driver installed (see .ci/run)", pytrace=False)
-    pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
-
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-
-def screenshot(driver: webdriver.Chrome, name: str) -> None:
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    assert driver.save_screenshot(str(SCREENSHOT_DIR / name)), name
-
-
-def wait(driver: webdriver.Chrome, condition, timeout: float = 15):
-    # A list refresh replaces the rows: an element found just before it is then stale.
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+require_chromium()
 
 
 def row_of(driver: webdriver.Chrome, name: str):
@@ -54,29 +42,8 @@ def row_of(driver: webdriver.Chrome, name: str):
     )
 
 
-def row_by_id(driver: webdriver.Chrome, token_id: str):
-    return wait(
-        driver,
-        expected_conditions.presence_of_element_located(
-            (By.CSS_SELECTOR, f"#token-rows tr[data-token-id='{token_id}']")
-        ),
-    )
-
-
 def status_of(driver: webdriver.Chrome, token_id: str) -> str:
     return str(row_by_id(driver, token_id).find_element(By.CSS_SELECTOR, ".status").text)
-
-
-def switch_identity(driver: webdriver.Chrome, user: str, role: str, org: str | None = None) -> None:
-    user_input = driver.find_element(By.ID, "identity-user")
-    user_input.clear()
-    user_input.send_keys(user)
-    if org is not None:
-        org_input = driver.find_element(By.ID, "identity-org")
-        org_input.clear()
-        org_input.send_keys(org)
-    Select(driver.find_element(By.ID, "identity-role")).select_by_value(role)
-    driver.find_element(By.CSS_SELECTOR, "#identity button[type=submit]").click()
 
 
 def test_generate_copy_list_and_bulk_revoke(server, browser):
@@ -95,7 +62,7 @@ def test_generate_copy_list_and_bulk_revoke(server, browser):
     assert browser.switch_to.active_element == browser.find_element(By.ID, "token-name")  # keyboard flow
 
     # A bad name is reported next to the field, not as a generic failure.
-    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(browser)
     error = wait(browser, lambda d: d.find_element(By.ID, "error-name").text or None)
     assert "empty" in error or "required" in error
 
@@ -106,7 +73,7 @@ def test_generate_copy_list_and_bulk_revoke(server, browser):
     browser.find_element(By.CSS_SELECTOR, "#scope-list input[value='reports:read']").click()
     expiry = browser.find_element(By.ID, "token-expiry")
     assert expiry.get_attribute("max") and expiry.get_attribute("min") and expiry.get_attribute("value")
-    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(browser)
 
     shown = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "new-token-value")))
     token = shown.get_attribute("value")
@@ -148,16 +115,6 @@ def test_admin_sees_the_organisations_tokens(server, browser):
 
 
 # -- token lifecycle (issue #15) ---------------------------------------------------------------
-
-
-def identity(user: str, role: str = "member", org: str = "org-acme") -> dict[str, str]:
-    return {"X-Dev-User-Id": user, "X-Dev-Org-Id": org, "X-Dev-Role": role}
-
-
-def mint(server, who: dict[str, str], name: str, scopes: list[str] | None = None) -> dict:
-    response = server.request("POST", "/tokens", {"name": name, "scopes": scopes or ["reports:read"]}, who)
-    assert response.status == 201, response.body
-    return json.loads(response.body)
 
 
 def listed(server, who: dict[str, str]) -> dict[str, dict]:
@@ -393,9 +350,6 @@ def test_no_sideways_scrolling_on_a_phone(server, browser):
     Select(owner).select_by_value("*")
     wait(browser, lambda d: "lee" in row_by_id(d, disabled["token_id"]).text)
 
-    def fits(d) -> bool:
-        return bool(d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"))
-
     assert browser.execute_script("return window.innerWidth") == 375
     assert fits(browser), "the token list scrolls sideways at 375px"
     screenshot(browser, "console-phone-list.png")
@@ -445,7 +399,7 @@ def generate(driver: webdriver.Chrome, name: str) -> str:
         driver,
         expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#scope-list input[value='reports:read']")),
     ).click()
-    driver.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(driver)
     shown = wait(driver, expected_conditions.visibility_of_element_located((By.ID, "new-token-value")))
     return str(shown.get_attribute("value"))
 
@@ -455,7 +409,7 @@ def generate_refused(driver: webdriver.Chrome, name: str) -> None:
     wait(driver, expected_conditions.element_to_be_clickable((By.ID, "generate-open"))).click()
     driver.find_element(By.ID, "token-name").send_keys(name)
     driver.find_element(By.CSS_SELECTOR, "#scope-list input[value='reports:read']").click()
-    driver.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(driver)
 
 
 def test_sign_in_create_sign_out_and_sign_in_as_another_user(signin_server, browser):
@@ -540,7 +494,7 @@ def test_an_expired_session_signs_in_again_without_losing_the_form(signin_server
 
     browser.execute_script("ConsoleAuth.session.expiresAt = Date.now() - 1000")  # the ID token's hour is up
     mark = len(server.lines)
-    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(browser)
 
     # Signed in again (silently: managed login's session is still on) and the form is back as it was.
     wait(browser, lambda d: d.find_element(By.ID, "token-name").get_attribute("value") == "Written before expiry")
@@ -555,7 +509,7 @@ def test_an_expired_session_signs_in_again_without_losing_the_form(signin_server
     assert checked == {"import:builds", "reports:read"}
     assert browser.switch_to.active_element == browser.find_element(By.ID, "token-name")
 
-    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(browser)
     secret = wait(browser, expected_conditions.visibility_of_element_located((By.ID, "new-token-value")))
     assert re.fullmatch(token_regex("lgk"), secret.get_attribute("value"))
     wait(browser, lambda d: row_of(d, "Written before expiry"))

@@ -8,42 +8,28 @@ any number of tokens, an admin's typed confirmations (a user's tokens, the organ
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from support import CHROMEDRIVER, CHROMIUM
-
-if not (CHROMIUM and CHROMEDRIVER):
-    if os.environ.get("CI"):
-        pytest.fail("CI must have chromium and chromium-driver installed (see .ci/run)", pytrace=False)
-    pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
-
+from console_helpers import (
+    fits,
+    identity,
+    mint,
+    open_console,
+    require_chromium,
+    row_by_id,
+    submit_generate,
+    switch_identity,
+    visible,
+    wait,
+)
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-
-def wait(driver: webdriver.Chrome, condition, timeout: float = 15):
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
-
-
-def visible(driver: webdriver.Chrome, element_id: str):
-    return wait(driver, expected_conditions.visibility_of_element_located((By.ID, element_id)))
-
-
-def identity(user: str, role: str, org: str) -> dict[str, str]:
-    return {"X-Dev-User-Id": user, "X-Dev-Org-Id": org, "X-Dev-Role": role}
-
-
-def mint(server, who: dict[str, str], name: str, **fields: Any) -> dict:
-    response = server.request("POST", "/tokens", {"name": name, "scopes": ["reports:read"], **fields}, who)
-    assert response.status == 201, response.body
-    return json.loads(response.body)
+require_chromium()
 
 
 def statuses(server, who: dict[str, str], **query: str) -> dict[str, str]:
@@ -61,34 +47,6 @@ def statuses(server, who: dict[str, str], **query: str) -> dict[str, str]:
         cursor = page["next"]
 
 
-def switch_identity(driver: webdriver.Chrome, user: str, role: str, org: str) -> None:
-    for field, value in (("identity-user", user), ("identity-org", org)):
-        box = driver.find_element(By.ID, field)
-        box.clear()
-        box.send_keys(value)
-    Select(driver.find_element(By.ID, "identity-role")).select_by_value(role)
-    driver.find_element(By.CSS_SELECTOR, "#identity button[type=submit]").click()
-
-
-def open_console(driver: webdriver.Chrome, server, user: str, role: str, org: str, width: int = 1440) -> None:
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 800},
-    )
-    driver.get(server.url + "/")
-    switch_identity(driver, user, role, org)
-    wait(driver, lambda d: d.find_element(By.ID, "list-count").text or d.find_element(By.ID, "empty").is_displayed())
-
-
-def row_by_id(driver: webdriver.Chrome, token_id: str):
-    return wait(
-        driver,
-        expected_conditions.presence_of_element_located(
-            (By.CSS_SELECTOR, f"#token-rows tr[data-token-id='{token_id}']")
-        ),
-    )
-
-
 def shown_names(driver: webdriver.Chrome) -> list[str]:
     return [str(button.text) for button in driver.find_elements(By.CSS_SELECTOR, "#token-rows .details-link")]
 
@@ -99,10 +57,6 @@ def count_text(driver: webdriver.Chrome) -> str:
 
 def focused(driver: webdriver.Chrome):
     return driver.switch_to.active_element
-
-
-def fits(driver: webdriver.Chrome) -> bool:
-    return bool(driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def day(days: int) -> str:
@@ -145,7 +99,7 @@ def test_expiry_presets_stay_within_the_organisations_maximum_and_checks_are_pla
         date,
         day(61),
     )
-    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(browser)
     name_error = wait(browser, lambda d: d.find_element(By.ID, "error-name").text)
     assert name_error == "The name must not be empty: give the token a name you will recognise."
     assert browser.find_element(By.ID, "error-scopes").text == (
@@ -163,7 +117,7 @@ def test_expiry_presets_stay_within_the_organisations_maximum_and_checks_are_pla
     name = browser.find_element(By.ID, "token-name")
     name.clear()
     name.send_keys("Sixty days")
-    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(browser)
     secret = visible(browser, "new-token-value").get_attribute("value")
     stored = browser.execute_script("return JSON.stringify([{...localStorage}, {...sessionStorage}])")
     assert secret and secret not in stored  # shown, never stored

@@ -11,50 +11,34 @@ records, a verified chain, a filter that matches nothing) and /docs."""
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from support import CHROMEDRIVER, CHROMIUM, SEED_PASSWORD
+from console_helpers import (
+    AXE,
+    fits,
+    identity,
+    mint,
+    require_chromium,
+    row_by_id,
+    screenshot,
+    set_width,
+    submit_generate,
+    switch_identity,
+    visible,
+    wait,
+)
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select
+from support import SEED_PASSWORD
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOT_DIR = Path(os.environ.get("CONSOLE_SCREENSHOTS") or ROOT / "artifacts" / "console-screenshots")
 WIDTHS = {"phone": 375, "desktop": 1440}
 
-if not (CHROMIUM and CHROMEDRIVER and AXE.is_file()):
-    if os.environ.get("CI"):
-        pytest.fail("CI must have chromium, chromium-driver and axe-core (npm ci) installed", pytrace=False)
-    pytest.skip("chromium, chromium-driver or axe-core (npm ci) is not installed", allow_module_level=True)
-
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-
-def wait(driver: webdriver.Chrome, condition, timeout: float = 15):
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
-
-
-def visible(driver: webdriver.Chrome, element_id: str):
-    return wait(driver, expected_conditions.visibility_of_element_located((By.ID, element_id)))
-
-
-def identity(user: str, role: str, org: str) -> dict[str, str]:
-    return {"X-Dev-User-Id": user, "X-Dev-Org-Id": org, "X-Dev-Role": role}
-
-
-def mint(server, who: dict[str, str], name: str, **fields: Any) -> dict:
-    response = server.request("POST", "/tokens", {"name": name, "scopes": ["reports:read"], **fields}, who)
-    assert response.status == 201, response.body
-    return json.loads(response.body)
+require_chromium(axe=True)
 
 
 # Each page records what its Content-Security-Policy refused (the dev server sends the deployed
@@ -69,22 +53,6 @@ WATCH_CSP = (
 
 def watch_csp(driver: webdriver.Chrome) -> None:
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH_CSP})
-
-
-def set_width(driver: webdriver.Chrome, width: int) -> None:
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 800},
-    )
-
-
-def switch_identity(driver: webdriver.Chrome, user: str, role: str, org: str) -> None:
-    for field, value in (("identity-user", user), ("identity-org", org)):
-        box = driver.find_element(By.ID, field)
-        box.clear()
-        box.send_keys(value)
-    Select(driver.find_element(By.ID, "identity-role")).select_by_value(role)
-    driver.find_element(By.CSS_SELECTOR, "#identity button[type=submit]").click()
 
 
 def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
@@ -122,24 +90,11 @@ class Views:
     def check(self, view: str) -> None:
         driver = self.driver
         assert driver.execute_script("return window.innerWidth") == WIDTHS[self.width]
-        fits = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
-        assert fits, f"{view} scrolls sideways at {WIDTHS[self.width]} px"
+        assert fits(driver), f"{view} scrolls sideways at {WIDTHS[self.width]} px"
         assert axe_violations(driver) == [], view
         assert driver.execute_script("return window.cspViolations") == [], view  # nothing the CSP refused
-        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        # The whole page, not only the first screen of it.
-        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-        (SCREENSHOT_DIR / f"{view}-{self.width}.png").write_bytes(base64.b64decode(shot["data"]))
+        screenshot(driver, f"{view}-{self.width}.png", whole_page=True)
         self.checked.append(view)
-
-
-def row_by_id(driver: webdriver.Chrome, token_id: str):
-    return wait(
-        driver,
-        expected_conditions.presence_of_element_located(
-            (By.CSS_SELECTOR, f"#token-rows tr[data-token-id='{token_id}']")
-        ),
-    )
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
@@ -181,20 +136,20 @@ def test_every_view_fits_passes_axe_and_is_photographed(server, browser, width):
     browser.find_element(By.ID, "generate-open").click()
     visible(browser, "generate")
     views.check("generate-form")
-    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(browser)
     wait(browser, lambda d: d.find_element(By.ID, "error-name").text)
     views.check("generate-form-errors")
     browser.find_element(By.ID, "token-name").send_keys("Shown once")
     browser.find_element(By.CSS_SELECTOR, "#scope-list input[value='reports:read']").click()
     cidrs = browser.find_element(By.ID, "token-cidrs")
     cidrs.send_keys("203.0.113.0/24\n2001:db8::/48, 198.51.100.7/33")
-    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(browser)
     error = wait(browser, lambda d: d.find_element(By.ID, "error-allowed_cidrs").text)
     assert error.startswith('Entry 3, "198.51.100.7/33", must end in a prefix length')  # the server's reason
     views.check("generate-form-allowlist-error")
     cidrs.clear()
     cidrs.send_keys("203.0.113.0/24\n2001:db8::/48, 198.51.100.7")
-    browser.find_element(By.CSS_SELECTOR, "#generate-form button[type=submit]").click()
+    submit_generate(browser)
     visible(browser, "new-token-value")
     views.check("new-token-shown-once")
     browser.find_element(By.ID, "new-token-done").click()
