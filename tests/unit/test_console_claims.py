@@ -117,6 +117,7 @@ BASE = {"TABLE_NAME": "tokens"}
         ("a+b_c", ("a+b_c",)),
         ("x" * 128, ("x" * 128,)),
     ],
+    ids=["one", "spaces-and-repeats", "plus-and-underscore", "longest"],  # ids mutmut can pass on
 )
 def test_the_console_client_ids_are_read(value: str, expected: tuple[str, ...]) -> None:
     config = ManagementConfig.from_environ({**BASE, "CONSOLE_CLIENT_IDS": value})
@@ -125,7 +126,9 @@ def test_the_console_client_ids_are_read(value: str, expected: tuple[str, ...]) 
 
 
 @pytest.mark.parametrize(
-    "value", ["client id", "client/id", "x" * 129, "ünicode", "a;b", f"{CONSOLE},bad id"], ids=repr
+    "value",
+    ["client id", "client/id", "x" * 129, "ünicode", "a;b", f"{CONSOLE},bad id"],
+    ids=["space", "slash", "too-long", "non-ascii", "semicolon", "second-one-bad"],  # ids mutmut can pass on
 )
 def test_a_malformed_client_id_is_named(value: str) -> None:
     with pytest.raises(ConfigurationError) as raised:

@@ -11,6 +11,7 @@ milliseconds, so `make mutation` can use them. Fast: no moto, no server."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import re
@@ -25,6 +26,7 @@ from support import TABLE_NAME, TOKEN_IN_TEXT, Console
 
 from devserver.gateway import Identity
 from token_service import wiring
+from token_service.domain.audit import AuditAction, AuditEntry
 from token_service.domain.cleanup import UNUSED_POLICY_ACTOR
 from token_service.domain.errors import (
     ActiveSetChanged,
@@ -240,8 +242,7 @@ class _Expressions:
                 if section == "SET":
                     if tokens[position] != ("op", "="):
                         raise invalid(self.operation, f"Invalid UpdateExpression: {text!r}")
-                    value = self.operand(tokens[position + 1])
-                    position += 2
+                    value, position = self.set_value(tokens, position + 1, text)
                     actions.append(lambda item, name=name, value=value: item.__setitem__(name, value(item)))
                 else:
                     actions.append(lambda item, name=name: item.pop(name, None))
@@ -255,6 +256,35 @@ class _Expressions:
                 action(item)
 
         return apply
+
+    def set_value(
+        self, tokens: list[tuple[str, str]], position: int, text: str
+    ) -> tuple[Callable[[Item], dict[str, Any] | None], int]:
+        """A SET action's value: an operand, list_append(a, b) or if_not_exists(path, value);
+        and the position after it."""
+        kind, word = tokens[position]
+        if kind != "word" or tokens[position + 1 : position + 2] != [("punct", "(")]:
+            return self.operand(tokens[position]), position + 1
+        if word not in ("list_append", "if_not_exists"):
+            raise invalid(self.operation, f"Invalid function name; function: {word}")
+        if word == "if_not_exists" and tokens[position + 2][0] == "value":
+            raise invalid(self.operation, "if_not_exists: the first operand must be a document path")
+        first, position = self.set_value(tokens, position + 2, text)
+        if tokens[position] != ("punct", ","):
+            raise invalid(self.operation, f"Invalid UpdateExpression: {text!r}")
+        second, position = self.set_value(tokens, position + 1, text)
+        if tokens[position] != ("punct", ")"):
+            raise invalid(self.operation, f"Invalid UpdateExpression: {text!r}")
+        if word == "if_not_exists":
+            return (lambda item: first(item) if first(item) is not None else second(item)), position + 1
+
+        def append(item: Item) -> dict[str, Any]:
+            head, tail = first(item), second(item)
+            if head is None or tail is None or "L" not in head or "L" not in tail:
+                raise invalid(self.operation, "list_append: both operands must be lists")
+            return {"L": [*head["L"], *tail["L"]]}
+
+        return append, position + 1
 
     def check_all_used(self) -> None:
         if set(self.names) - self.used_names:
@@ -888,3 +918,72 @@ def test_minting_through_the_create_handler_logs_no_token_at_any_level(
     assert token not in logged
     # slot, token, member, and the audit record the creation appends to the chain
     assert [operation for operation, _ in service_on.requests].count("PutItem") == 4
+
+
+# -- the audit outbox: each change's entry is written with the change --------------------------
+
+
+def an_entry(token_id: str, action: AuditAction = AuditAction.REVOKED) -> AuditEntry:
+    return AuditEntry("org-acme", action, "user-1", token_id, (token_id,), NOW, "203.0.113.9", {"kind": "single"})
+
+
+def outbox_of(table: Table, token_id: str) -> tuple[list[str], str | None]:
+    item = table.get(token_key(token_id)) or {}
+    return list(item.get("audit_outbox", [])), item.get("audit_org")
+
+
+def test_a_new_token_is_written_with_its_audit_entry(repo: TokenRepository, table: Table) -> None:
+    record = a_record()
+    entry = an_entry(record.token_id, AuditAction.CREATED)
+    repo.put_new_token(record, entry)
+    assert outbox_of(table, record.token_id) == ([entry.to_json()], "org-acme")
+    assert repo.get_token(record.token_id) == record  # the outbox is no part of the token
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            lambda repo, token_id, entry: repo.revoke(token_id, "org-acme", None, NOW, "u", 1, entry), id="revoke"
+        ),
+        pytest.param(
+            lambda repo, token_id, entry: repo.revoke_quietly(token_id, "org-acme", "user-1", NOW, "u", 1, entry),
+            id="quiet-revoke",
+        ),
+        pytest.param(
+            lambda repo, token_id, entry: repo.revoke_unused(token_id, "org-acme", NOW, NOW, 1, entry), id="unused"
+        ),
+        pytest.param(
+            lambda repo, token_id, entry: repo.set_disabled(token_id, "org-acme", None, NOW, "u", entry), id="disable"
+        ),
+        pytest.param(
+            lambda repo, token_id, entry: repo.set_scopes(token_id, "org-acme", ("reports:read",), entry), id="scopes"
+        ),
+    ],
+)
+def test_each_change_appends_its_audit_entry_in_the_same_write_and_a_refused_one_none(
+    repo: TokenRepository, table: Table, change: Callable[[TokenRepository, str, AuditEntry], object]
+) -> None:
+    record = stored_token(repo, table)
+    waiting = an_entry(record.token_id, AuditAction.CREATED)  # an earlier change's, not yet chained
+    table.items[("TOKEN#" + record.token_id, "TOKEN")].update(
+        serialize({"audit_outbox": [waiting.to_json()], "audit_org": "org-acme"})
+    )
+    entry = an_entry(record.token_id)
+    change(repo, record.token_id, entry)
+    assert table.operations() == ["UpdateItem"]  # one write: the change and its entry
+    assert outbox_of(table, record.token_id) == ([waiting.to_json(), entry.to_json()], "org-acme")
+    # A change refused by its condition (the token is revoked) writes no entry either.
+    revoked = stored_token(repo, table, revoked_at=NOW - 1, revoked_by="x")
+    with contextlib.suppress(TokenNotFound, ConditionNotMet):
+        change(repo, revoked.token_id, an_entry(revoked.token_id))
+    assert outbox_of(table, revoked.token_id) == ([], None)
+
+
+def test_enabling_appends_its_entry_to_the_disables(repo: TokenRepository, table: Table) -> None:
+    record = stored_token(repo, table)
+    disable, enable = an_entry(record.token_id, AuditAction.DISABLED), an_entry(record.token_id, AuditAction.ENABLED)
+    repo.set_disabled(record.token_id, "org-acme", "user-1", NOW, "user-1", disable)
+    repo.set_enabled(record.token_id, "org-acme", "user-1", NOW, enable)
+    assert outbox_of(table, record.token_id) == ([disable.to_json(), enable.to_json()], "org-acme")
+    assert repo.get_token(record.token_id) == record  # enabled again, nothing else changed
