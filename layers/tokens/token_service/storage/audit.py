@@ -151,14 +151,20 @@ class AuditLog:
             values[":read"] = int(head["seq"])
         else:
             condition = "attribute_not_exists(pk)"
+        return self._update_head(org_id, "SET #seq = :seq, #hash = :hash, #pending = :pending", condition, values)
+
+    def _update_head(self, org_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """A conditional update of the chain's head; False if its condition did not hold."""
+        used = f"{update} {condition}"
+        names = {name: name[1:] for name in ("#seq", "#hash", "#pending") if name in used}
         try:
             with translate_errors():
                 self.client.update_item(
                     TableName=self.table_name,
                     Key=serialize(audit_head_key(org_id)),
-                    UpdateExpression="SET #seq = :seq, #hash = :hash, #pending = :pending",
+                    UpdateExpression=update,
                     ConditionExpression=condition,
-                    ExpressionAttributeNames={"#seq": "seq", "#hash": "hash", "#pending": "pending"},
+                    ExpressionAttributeNames=names,
                     ExpressionAttributeValues=serialize(values),
                 )
         except ConditionNotMet:
@@ -190,18 +196,8 @@ class AuditLog:
         if not pending:
             return
         _each(self._write_record, pending)
-        try:
-            with translate_errors():
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=serialize(audit_head_key(org_id)),
-                    UpdateExpression="REMOVE #pending",
-                    ConditionExpression="#seq = :seq",
-                    ExpressionAttributeNames={"#seq": "seq", "#pending": "pending"},
-                    ExpressionAttributeValues=serialize({":seq": int(head["seq"])}),
-                )
-        except ConditionNotMet:
-            return  # the next append moved the head on: its records are its business
+        # Unless the next append moved the head on meanwhile: then its records are its business.
+        self._update_head(org_id, "REMOVE #pending", "#seq = :seq", {":seq": int(head["seq"])})
 
     def _write_record(self, item: dict[str, Any]) -> None:
         with translate_errors():
