@@ -96,7 +96,11 @@ TOKEN_GATEWAY = {
     429: ERROR_DESCRIPTIONS[429],
     503: "The token could not be checked, or the store is unavailable; retry after Retry-After seconds.",
 }
-INSUFFICIENT_SCOPE = "The token lacks a scope this route requires."
+INSUFFICIENT_SCOPE = (
+    "The token lacks a scope this route requires, or its address allowlist does not include the "
+    "request's source address."
+)
+ADDRESS_REFUSED = "The token's address allowlist does not include the request's source address."
 # Response fields that carry what a path parameter takes (OpenAPI links).
 LINK_SOURCES = {"token_id": ("token_id",), "user_id": ("user_id", "owner_id")}
 
@@ -137,8 +141,8 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                     continue
                 operation["security"] = [{"apiToken": []}] if token_api else [{"consoleUser": []}]
                 gateway = dict(TOKEN_GATEWAY if token_api else CONSOLE_GATEWAY)
-                if token_api and (method.upper(), path) in needs_scopes:
-                    gateway[403] = INSUFFICIENT_SCOPE
+                if token_api:  # every token route: a token with an address allowlist, from elsewhere
+                    gateway[403] = INSUFFICIENT_SCOPE if (method.upper(), path) in needs_scopes else ADDRESS_REFUSED
                 _document_errors(operation, gateway, token_api)
             document["paths"].setdefault(path, {}).update(operations)
         document["components"]["schemas"].update(schemas)

@@ -124,6 +124,28 @@ def complete(case: Any, cursors: dict[str, dict[str, Any]] | None = None) -> Non
         if str(query.get("all_users")).lower() == "true":  # owner_id and all_users=true exclude each other
             query.pop("owner_id", None)
         case.query = query
+    if (case.method, case.path) == ("GET", "/audit") and case.query:
+        query = dict(case.query)
+        if query.get("next") not in (cursors or {}):  # a cursor goes with the listing that issued it
+            query.pop("next", None)
+        for bound in ("since", "until"):  # a day that does not exist (02-30, year 0) is a 400
+            if isinstance(query.get(bound), str) and instant(query[bound]) is None:
+                query.pop(bound)
+        since, until = instant(query.get("since")), instant(query.get("until"))
+        if since is not None and until is not None and since > until:
+            query.update(since=query["until"], until=query["since"])  # until must not be before since
+        case.query = query
+
+
+def instant(value: object) -> datetime | None:
+    """A date-time the schema accepts (RFC 3339 with an offset) as a moment; None if there is
+    no such moment."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 # -- the document, as the local server implements it -------------------------------------------
@@ -173,6 +195,12 @@ def add_links(document: dict[str, Any]) -> None:
         "GET /tokens",
         parameters={"query.owner_id": "$response.body#/owner_id"},
     )
+    # The audit log of what was just done, its chain, and a leak report of the new token (which
+    # the fuzzer cannot sign: a 401 that changes nothing).
+    audit_of_the_token = {"query.token_id": "$response.body#/token_id"}
+    link("POST /tokens", "201", "AuditTheToken", "GET /audit", parameters=audit_of_the_token)
+    link("GET /audit", "200", "VerifyTheChain", "GET /audit/verify")
+    link("POST /tokens", "201", "ReportTheTokenLeaked", "POST /v1/secret-scanning")
     revoke = {"token_ids": ["$response.body#/token_id"]}
     link(
         "POST /tokens",

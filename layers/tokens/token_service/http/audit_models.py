@@ -63,8 +63,10 @@ class AuditListQuery(ApiModel):
         ),
     )
     action: ActionName | None = None
-    since: Instant | None = Field(None, description="Records at or after this time.")
-    until: Instant | None = Field(None, description="Records at or before this time.")
+    since: Instant | None = Field(
+        None, description="Records at or after this time. A day that does not exist (02-30) is a 400."
+    )
+    until: Instant | None = Field(None, description="Records at or before this time; not before `since`, else a 400.")
 
     @model_validator(mode="after")
     def _ordered(self) -> AuditListQuery:
