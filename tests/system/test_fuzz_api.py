@@ -53,8 +53,8 @@ from token_service.http.models import DATE_PATTERN, DATE_TIME_PATTERN
 
 TOKEN_IN_TEXT = re.compile(token_regex("lgk").replace(r"\b", ""))
 EXAMPLES_PER_OPERATION = 100
-STATEFUL_SCENARIOS = 40
-STATEFUL_STEPS = 10
+STATEFUL_SCENARIOS = 60
+STATEFUL_STEPS = 12
 PLACEHOLDER_URL = "http://127.0.0.1:9"  # replaced by the running server's URL on every call
 INTERNALS = ("Traceback", "botocore", "ClientError", "api-tokens-local", "arn:aws", 'File "')
 
@@ -112,6 +112,11 @@ def complete(case: Any, cursors: dict[str, dict[str, Any]] | None = None) -> Non
         body["expires_at"] = (
             (now.date() + timedelta(days=1)).isoformat() if is_date else f"{now + timedelta(hours=1):%FT%TZ}"
         )
+    cidrs = body.get("allowed_cidrs")
+    if (case.method, case.path) == ("POST", "/tokens") and isinstance(cidrs, list) and cidrs:
+        # The fuzzer's requests come from 127.0.0.1: a token with an address allowlist stays usable
+        # by the steps that follow (the allowlist's refusals are tested in test_ip_allowlist.py).
+        body["allowed_cidrs"] = [*cidrs[:19], "127.0.0.0/8"]
     if (case.method, case.path) == ("PUT", "/settings") and "max_lifetime_days" in body:
         # default_lifetime_days <= max_lifetime_days.
         low, high = sorted((body["max_lifetime_days"], body["default_lifetime_days"]))
