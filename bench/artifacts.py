@@ -175,6 +175,7 @@ def environment(name: str, endpoints: dict[str, str], queue_url: str) -> dict[st
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "AWS_ENDPOINT_URL": endpoints["events"],
         "AWS_ENDPOINT_URL_DYNAMODB": endpoints["dynamodb"],
+        **({"AWS_ENDPOINT_URL_API_GATEWAY": endpoints["apigateway"]} if "apigateway" in endpoints else {}),
         "DYNAMODB_ENDPOINT_URL": endpoints["dynamodb"],
         **{key: _resolve(value, template, names) for key, value in variables.items()},
     }

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,37 @@ class Events:
         return event
 
 
+class FlushAnswerer:
+    """API Gateway's FlushStageAuthorizersCache for the revoke's first event: 202, as API Gateway
+    answers for an existing stage. moto does not implement the operation; without this, that
+    event would take the failure path (the flush queued for a retry) that a deployment does not."""
+
+    PATH = re.compile(r"/restapis/[^/]+/stages/[^/]+/cache/authorizers")
+
+    def __init__(self) -> None:
+        flushed: list[str] = []
+        self.flushed = flushed
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_DELETE(self) -> None:
+                found = FlushAnswerer.PATH.fullmatch(self.path)
+                if found:
+                    flushed.append(self.path)
+                self.send_response(202 if found else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
 class Plan:
     """Cold-start processes to spawn, in order, through bench/spawner.py (see there why)."""
 
@@ -138,7 +172,12 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
     queue_url = client("sqs", settings.events_endpoint).create_queue(QueueName=artifacts.QUEUE_NAME)["QueueUrl"]
     repetitions = 3 if settings.quick else 7
     names = list(FUNCTIONS)
-    endpoints = {"dynamodb": settings.endpoint, "events": settings.events_endpoint}
+    api_gateway = FlushAnswerer()
+    endpoints = {
+        "dynamodb": settings.endpoint,
+        "events": settings.events_endpoint,
+        "apigateway": api_gateway.endpoint,
+    }
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as directory:
         layout = artifacts.build(Path(directory), names)
@@ -164,6 +203,8 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
                 if any(call.startswith(("raised:", "status:4", "status:5")) for call in first["calls"]):
                     raise RuntimeError(f"{name}'s first event failed: {first['calls']}")
                 results[name] = {"calls": first["calls"], "awscrt": first["awscrt"], "botocore": first["botocore"]}
+            if not api_gateway.flushed:
+                raise RuntimeError("the revoke's first event did not flush the authorizer cache")
 
             # Each function next to its baseline, the pair's order alternating, functions rotating.
             for repetition in range(repetitions):
@@ -179,6 +220,7 @@ def run(settings: WorkerSettings) -> dict[str, Any]:
                 results[name]["awscrt"] = results[name]["awscrt"] or measured["awscrt"]
         finally:
             artifacts.cleanup(layout["root"])
+            api_gateway.stop()
     return {
         "functions": results,
         "baseline_calls": first_runs[-1][1]["calls"],

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from token_service.config import management_config
+from token_service.console_api import console_lambda_handler
 from token_service.http.models import (
     CreatedTokenView,
     CreateTokenRequest,
@@ -16,7 +16,7 @@ from token_service.http.models import (
     TokenIdPath,
     TokenView,
 )
-from token_service.http.proxy import current_caller, lambda_handler_for
+from token_service.http.proxy import current_caller
 from token_service.http.responses import json_response
 from token_service.http.rest import JsonResponse, RestResolver
 from token_service.observability import logger, metrics
@@ -72,16 +72,6 @@ def rotate_token(path: TokenIdPath, body: RotateTokenRequest) -> JsonResponse:
     return json_response(201, RotatedTokenView.from_rotation(rotated, service.clock()))
 
 
-# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
-lambda_handler: Any = token_service.startup.through_first_event(
-    # Only ID tokens of the console's app clients (CONSOLE_CLIENT_IDS) are accepted; every answer
-    # allows the console's origin (CONSOLE_ORIGIN, CORS).
-    lambda_handler_for(
-        app,
-        management_config().sdk_tracing,
-        management_config().console_clients(),
-        cors_origin=management_config().console_origin,
-    )
-)
+lambda_handler: Any = console_lambda_handler(app)
 
 token_service.startup.finished()

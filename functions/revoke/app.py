@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from token_service.config import management_config
+from token_service.console_api import console_lambda_handler
 from token_service.http.models import (
     BulkRevokeRequest,
     BulkRevokeView,
@@ -21,7 +21,7 @@ from token_service.http.models import (
     TokenView,
     UserIdPath,
 )
-from token_service.http.proxy import current_caller, lambda_handler_for
+from token_service.http.proxy import current_caller
 from token_service.http.responses import json_response
 from token_service.http.rest import JsonResponse, RestResolver
 from token_service.observability import logger, metrics
@@ -102,16 +102,6 @@ def put_member(path: UserIdPath, body: MembershipUpdate) -> JsonResponse:
     return json_response(200, MembershipView(user_id=path.user_id, role=body.role, revoked=revoked, trimmed=trimmed))
 
 
-# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
-lambda_handler: Any = token_service.startup.through_first_event(
-    # Only ID tokens of the console's app clients (CONSOLE_CLIENT_IDS) are accepted; every answer
-    # allows the console's origin (CONSOLE_ORIGIN, CORS).
-    lambda_handler_for(
-        app,
-        management_config().sdk_tracing,
-        management_config().console_clients(),
-        cors_origin=management_config().console_origin,
-    )
-)
+lambda_handler: Any = console_lambda_handler(app)
 
 token_service.startup.finished()

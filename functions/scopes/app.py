@@ -5,11 +5,12 @@ import token_service.startup  # first: pauses garbage collection while modules l
 from typing import Any
 
 from token_service.config import management_config
+from token_service.console_api import console_lambda_handler
+from token_service.domain.scopes import default_catalog
 from token_service.http.models import ScopesView, ScopeView
-from token_service.http.proxy import current_caller, lambda_handler_for
+from token_service.http.proxy import current_caller
 from token_service.http.responses import json_response
 from token_service.http.rest import JsonResponse, RestResolver
-from token_service.wiring import get_service
 
 app = RestResolver()
 
@@ -17,21 +18,12 @@ app = RestResolver()
 @app.route("GET", "/scopes", summary="Scopes you may grant", response=ScopesView, errors=(403,))
 def list_scopes() -> JsonResponse:
     caller = current_caller(app)
-    scopes = get_service().grantable_scopes(caller)
+    # The catalog is all it needs: no AWS client, nor even the SDK, in this function.
+    scopes = default_catalog(management_config().scope_catalog_path).grantable(caller.role)
     view = ScopesView(role=caller.role, scopes=[ScopeView(name=name, description=text) for name, text in scopes])
     return json_response(200, view)
 
 
-# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
-lambda_handler: Any = token_service.startup.through_first_event(
-    # Only ID tokens of the console's app clients (CONSOLE_CLIENT_IDS) are accepted; every answer
-    # allows the console's origin (CONSOLE_ORIGIN, CORS).
-    lambda_handler_for(
-        app,
-        management_config().sdk_tracing,
-        management_config().console_clients(),
-        cors_origin=management_config().console_origin,
-    )
-)
+lambda_handler: Any = console_lambda_handler(app)
 
 token_service.startup.finished()

@@ -4,9 +4,9 @@ import token_service.startup  # first: pauses garbage collection while modules l
 
 from typing import Any
 
-from token_service.config import management_config
+from token_service.console_api import console_lambda_handler
 from token_service.http.models import PolicyUpdate, PolicyView
-from token_service.http.proxy import current_caller, lambda_handler_for
+from token_service.http.proxy import current_caller
 from token_service.http.responses import json_response
 from token_service.http.rest import JsonResponse, RestResolver
 from token_service.observability import logger
@@ -35,16 +35,6 @@ def put_settings(body: PolicyUpdate) -> JsonResponse:
     return json_response(200, PolicyView.from_policy(policy))
 
 
-# Start-up goes on through the first event, which creates the AWS clients and builds the validators.
-lambda_handler: Any = token_service.startup.through_first_event(
-    # Only ID tokens of the console's app clients (CONSOLE_CLIENT_IDS) are accepted; every answer
-    # allows the console's origin (CONSOLE_ORIGIN, CORS).
-    lambda_handler_for(
-        app,
-        management_config().sdk_tracing,
-        management_config().console_clients(),
-        cors_origin=management_config().console_origin,
-    )
-)
+lambda_handler: Any = console_lambda_handler(app)
 
 token_service.startup.finished()

@@ -288,6 +288,45 @@ def test_a_store_failure_leaves_the_entry_for_the_cleanup(
     assert record["token_ids"] == [created["token_id"]]
 
 
+def test_a_bulk_change_is_chained_in_batches_and_what_dynamodb_leaves_unprocessed_is_sent_again(
+    admin: Console, member: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk revoke of 30 tokens reads their outboxes in one batch and writes their 30 records in
+    batches of 25: about two requests per token beyond the revoke, not five. A batch write whose
+    items DynamoDB leaves unprocessed (throttling) is sent again until every record is stored."""
+    tokens = [member.create_ok(f"bulk {n}")["token_id"] for n in range(30)]
+    client = wiring.get_service().repository.client
+    operations: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name))
+    real_batch_write = client.batch_write_item
+    left_over: list[int] = []
+
+    def throttled_once(**params: Any) -> dict[str, Any]:
+        ((table, writes),) = params["RequestItems"].items()
+        if left_over or len(writes) < 25:
+            return dict(real_batch_write(**params))
+        left_over.append(5)
+        real_batch_write(RequestItems={table: writes[:-5]})
+        return {"UnprocessedItems": {table: writes[-5:]}}
+
+    monkeypatch.setattr(client, "batch_write_item", throttled_once)
+    assert member.request("POST", "/tokens/revoke", body={"token_ids": tokens}).status == 200
+    monkeypatch.undo()
+
+    assert left_over == [5]
+    # The revokes (30 updates), then the chain: the head, one read of the 30 outboxes, the records
+    # (25 + 5, and the 5 again), the head's commit and its clearing, each entry out of its outbox.
+    assert operations.count("BatchGetItem") == 1 and operations.count("GetItem") == 1
+    assert operations.count("BatchWriteItem") == 2 + 1 and "PutItem" not in operations
+    assert operations.count("UpdateItem") == 30 + 2 + 30
+    revoked = [record for record in audit(admin) if record["action"] == "token.revoked"]
+    assert sorted(record["token_ids"][0] for record in revoked) == sorted(tokens)
+    assert verify(admin)["intact"]
+    assert not [item for item in stored_items() if item["sk"] == "HEAD" and item.get("pending")]
+    outboxes = [item for item in client.scan(TableName=TABLE_NAME)["Items"] if "audit_outbox" in item]
+    assert outboxes == []
+
+
 def test_concurrent_changes_make_one_unbroken_chain(
     admin: Console, clock: FakeClock, atomic_dynamodb_requests: None
 ) -> None:

@@ -160,6 +160,12 @@ def test_the_authorizer_imports_no_validation_openapi_or_powertools_machinery() 
     assert heavy == []
 
 
+def test_the_scopes_function_loads_no_aws_sdk_client() -> None:
+    """GET /scopes needs the catalog only: no AWS client, nor botocore's client machinery (about
+    a third of a cold start). Powertools imports botocore's top package, which loads nothing else."""
+    assert [name for name in loaded_modules("scopes") if name.startswith(("botocore.", "boto3"))] == []
+
+
 def test_the_second_flush_comes_once_no_authorizer_check_can_still_be_running() -> None:
     """A check that read a token before its revoke ends within the authorizer's timeout."""
     functions = template_functions()

@@ -141,14 +141,31 @@ def condition_holds(condition: dict[str, Any], request: dict[str, Any]) -> bool:
     return True
 
 
+def batch_keys(operation: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The keys (or whole items) a batch request reaches, in its one table."""
+    (request,) = params["RequestItems"].values()
+    if operation == "batch_get_item":
+        return list(request["Keys"])
+    return [next(iter(write.values())).get("Item") or next(iter(write.values()))["Key"] for write in request]
+
+
 def allowed(logical_id: str, operation: str, params: dict[str, Any]) -> bool:
     action = "dynamodb:" + operation[0].upper() + re.sub(r"_([a-z])", lambda m: m.group(1).upper(), operation[1:])
     resource = f"index/{params['IndexName']}" if "IndexName" in params else "table"
-    key = params.get("Key") or params.get("Item") or {}
-    leading_keys = [key["pk"]["S"]] if "pk" in key else None
+    if operation in ("batch_get_item", "batch_write_item"):
+        # IAM sees a batch as one request: every key's partition in LeadingKeys, the read's
+        # projection (the same for all its keys) in Attributes.
+        keys = batch_keys(operation, params)
+        if operation == "batch_get_item":
+            params = {**params, **next(iter(params["RequestItems"].values())), "Key": keys[0]}
+        leading_keys = sorted({key["pk"]["S"] for key in keys})
+    else:
+        key = params.get("Key") or params.get("Item") or {}
+        leading_keys = [key["pk"]["S"]] if "pk" in key else None
     if operation == "query" and "IndexName" not in params and "ExpressionAttributeValues" in params:
         leading_keys = [params["ExpressionAttributeValues"][":partition"]["S"]]  # the queried partition
-    projected = operation == "get_item" and "ProjectionExpression" in params
+    reads_items = operation in ("get_item", "batch_get_item")
+    projected = reads_items and "ProjectionExpression" in params
     context = {
         "dynamodb:LeadingKeys": leading_keys,
         "dynamodb:Attributes": (
@@ -156,9 +173,7 @@ def allowed(logical_id: str, operation: str, params: dict[str, Any]) -> bool:
         ),
         "dynamodb:ReturnValues": params.get("ReturnValues", "NONE") if operation == "update_item" else None,
         # A read names the attributes it returns (SPECIFIC_ATTRIBUTES) or returns them all.
-        "dynamodb:Select": ("SPECIFIC_ATTRIBUTES" if projected else "ALL_ATTRIBUTES")
-        if operation == "get_item"
-        else None,
+        "dynamodb:Select": ("SPECIFIC_ATTRIBUTES" if projected else "ALL_ATTRIBUTES") if reads_items else None,
     }
     return any(
         statement["Effect"] == "Allow"
@@ -409,25 +424,40 @@ class OutboxClient(RecordingClient):
 
     def __getattr__(self, operation: str) -> Any:
         recorded = super().__getattr__(operation)
-        if operation != "get_item":
+        if operation not in ("get_item", "batch_get_item"):
             return recorded
+
+        def outbox(key: dict[str, Any]) -> dict[str, Any]:
+            return {**key, "audit_outbox": {"L": [{"S": self.entry.to_json()}]}}
 
         def get_item(**params: Any) -> dict[str, Any]:
             recorded(**params)
             if params["Key"]["pk"]["S"].startswith("AUDIT#"):
                 return {}
-            return {"Item": {"audit_outbox": {"L": [{"S": self.entry.to_json()}]}}}
+            return {"Item": outbox(params["Key"])}
 
-        return get_item
+        def batch_get_item(**params: Any) -> dict[str, Any]:
+            recorded(**params)
+            (table, request), *_ = params["RequestItems"].items()
+            return {"Responses": {table: [outbox(key) for key in request["Keys"]]}}
+
+        return get_item if operation == "get_item" else batch_get_item
 
 
 def audit_calls(subject: str, *, read: bool) -> RecordingClient:
-    """What appending a change's audit entry asks of DynamoDB (and, `read`, GET /audit's reads)."""
+    """What appending a change's audit entry asks of DynamoDB, alone and in a bulk change (and,
+    `read`, GET /audit's reads)."""
     entry = AuditEntry("org-acme", AuditAction.REVOKED, "alice", subject, (TOKEN_ID,), 1_800_000_000)
     client = OutboxClient(entry)
     audit = AuditLog("tokens", client, retention_days=400)  # type: ignore[arg-type]
     audit.append([entry])
     audit.drain("org-acme")
+    if subject != "policy":  # a bulk revoke: an entry on each of 30 tokens
+        bulk = [
+            replace(entry, subject=f"{TOKEN_ID[:-2]}{index:02d}", token_ids=(f"{TOKEN_ID[:-2]}{index:02d}",))
+            for index in range(30)
+        ]
+        audit.append(bulk)
     if read:
         audit.records(AuditQuery("org-acme", token_id=TOKEN_ID, since=1))
         list(audit.stored_records("org-acme"))
@@ -449,7 +479,14 @@ def audit_calls(subject: str, *, read: bool) -> RecordingClient:
 )
 def test_every_function_that_changes_tokens_may_chain_its_audit_entries(logical_id: str) -> None:
     calls = audit_calls(TOKEN_ID, read=logical_id == "AuditFunction")
-    assert {operation for operation, _ in calls.calls} >= {"get_item", "update_item", "put_item", "query"}
+    assert {operation for operation, _ in calls.calls} >= {
+        "get_item",
+        "update_item",
+        "put_item",
+        "query",
+        "batch_get_item",
+        "batch_write_item",
+    }
     assert_all_allowed(logical_id, calls)
     assert_all_allowed(logical_id, audit_calls("policy", read=False))
     # The outbox grant reads and writes nothing else of a token: not its hash, not its state.
@@ -460,6 +497,14 @@ def test_every_function_that_changes_tokens_may_chain_its_audit_entries(logical_
         assert not allowed(logical_id, "update_item", revoke)
     users_set = {"Key": serialize(active_set_key("org-acme", "alice")), "ProjectionExpression": "audit_outbox"}
     assert not allowed("AuditFunction", "get_item", users_set)
+    # Nor does a batch: an active set among the outboxes read, or a token among the records written.
+    if logical_id in ("SettingsFunction", "CleanupFunction", "AuditFunction"):
+        outboxes = [serialize(token_key(TOKEN_ID)), users_set["Key"]]
+        projection = "pk, sk, audit_outbox"
+        batch_read = {"tokens": {"Keys": outboxes, "ConsistentRead": True, "ProjectionExpression": projection}}
+        assert not allowed(logical_id, "batch_get_item", {"RequestItems": batch_read})
+    token_write = [{"PutRequest": {"Item": serialize({**token_key(TOKEN_ID), "revoked_at": 1})}}]
+    assert not allowed(logical_id, "batch_write_item", {"RequestItems": {"tokens": token_write}})
 
 
 def test_the_cleanup_drains_every_organisations_outbox() -> None:

@@ -21,10 +21,9 @@ def token_service(config: ManagementConfig) -> TokenService:
     settings = TokenSettings(
         config.token_prefix, config.retention_days, config.schedule, config.flush_stages, config.second_flush_delay
     )
-    catalog = default_catalog(config.scope_catalog_path)
     return TokenService(
         repository,
-        catalog,
+        default_catalog(config.scope_catalog_path),
         settings,
         flush_caches=AuthorizerCacheFlusher(config.flush_queue_url, direct=config.flush_directly),
         events=EventPublisher(config.event_bus_name, lambda: aws_client("events")) if config.event_bus_name else None,

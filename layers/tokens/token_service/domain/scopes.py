@@ -55,6 +55,10 @@ class ScopeCatalog:
     def unknown_scopes(self, scopes: list[str]) -> list[str]:
         return [scope for scope in scopes if scope not in self.descriptions]
 
+    def grantable(self, role_name: str) -> list[tuple[str, str]]:
+        """The scopes the role may grant, with their descriptions (403 for a role with no access)."""
+        return [(scope, self.descriptions[scope]) for scope in self.role(role_name).grantable_scopes]
+
 
 def load_catalog(path: str | None = None) -> ScopeCatalog:
     if path:

@@ -176,10 +176,6 @@ class TokenService:
 
     # -- scopes and policy ----------------------------------------------------------------
 
-    def grantable_scopes(self, caller: Caller) -> list[tuple[str, str]]:
-        role = self.catalog.role(caller.role)
-        return [(scope, self.catalog.descriptions[scope]) for scope in role.grantable_scopes]
-
     def get_policy(self, caller: Caller) -> OrgPolicy:
         self.catalog.role(caller.role)
         return self.repository.get_policy(caller.org_id)

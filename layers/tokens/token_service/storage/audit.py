@@ -13,19 +13,24 @@ Appending is serialised by the head: a conditional update (seq must be the one r
 the next records into `pending`; writing them out and removing their entries from the
 outboxes follows. Whoever appends next first finishes any pending records (idempotent), then
 re-reads the outbox, so an entry is chained exactly once even if a function dies at any point.
+
+Requests per append: one change costs six (head, outbox, commit, record, outbox, head); a
+bulk change of N tokens costs about 2N + 5, since its outboxes are read in batches of 100
+and its records written in batches of 25.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from token_service.domain.audit import GENESIS_HASH, AuditEntry, AuditQuery, AuditRecord, StoredRecord
 from token_service.domain.commands import PageKey
-from token_service.domain.errors import ConcurrentModification, DomainError, InvalidPageKey
+from token_service.domain.errors import ConcurrentModification, DomainError, InvalidPageKey, StoreUnavailable
 from token_service.domain.lifecycle import DAY
 from token_service.observability import logger, metrics
 from token_service.storage.attribute_values import deserialize, serialize
@@ -44,6 +49,9 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 RECORDS_PER_COMMIT = 100  # records a head update commits at once: well inside 400 KB
 _QUERY_ROUNDS = 10
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem (DynamoDB's limit)
+BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem (DynamoDB's limit)
+BATCH_ROUNDS = 5  # a batch's unprocessed part is sent again this often, backing off, then it fails
 
 
 def audit_partition(org_id: str) -> str:
@@ -92,7 +100,8 @@ class AuditLog:
     def drain(self, org_id: str) -> int:
         """Appends every entry still in an outbox of the organisation (a function died between
         its change and the append, or the append failed). Returns how many it appended."""
-        entries = [entry for key in self._outbox_items(org_id) for entry in self._outbox(key)]
+        outboxes = self._outboxes(list(self._outbox_items(org_id)))
+        entries = [AuditEntry.from_json(text) for texts in outboxes.values() for text in texts]
         self.append(entries)
         return len(entries)
 
@@ -118,7 +127,7 @@ class AuditLog:
             head = self._head(org_id)
             self._write_out(org_id, head)
             # Chained meanwhile by another drain: its entry has left the outbox.
-            waiting = [entry for entry, waits in zip(entries, _each(self._in_outbox, entries), strict=True) if waits]
+            waiting = self._still_waiting(entries)
             if not waiting:
                 return
             seq, previous_hash = int(head.get("seq", 0)), str(head.get("hash", GENESIS_HASH))
@@ -195,39 +204,86 @@ class AuditLog:
         pending: list[dict[str, Any]] = head.get("pending", [])
         if not pending:
             return
-        _each(self._write_record, pending)
+        self._put_records(pending)
+        # Only once every record is stored: an entry leaves its outbox when its record exists.
+        _each(self._remove_from_outbox, [AuditEntry.from_json(item["entry"]) for item in pending])
         # Unless the next append moved the head on meanwhile: then its records are its business.
         self._update_head(org_id, "REMOVE #pending", "#seq = :seq", {":seq": int(head["seq"])})
 
-    def _write_record(self, item: dict[str, Any]) -> None:
-        with translate_errors():
-            self.client.put_item(TableName=self.table_name, Item=serialize(item))
-        self._remove_from_outbox(AuditEntry.from_json(item["entry"]))
+    def _put_records(self, items: list[dict[str, Any]]) -> None:
+        """Stores records (whole items, the same whoever writes them): one PutItem, or
+        BatchWriteItem in batches of 25, sent concurrently."""
+        if len(items) == 1:
+            with translate_errors():
+                self.client.put_item(TableName=self.table_name, Item=serialize(items[0]))
+            return
+        batches = [items[start : start + BATCH_WRITE_LIMIT] for start in range(0, len(items), BATCH_WRITE_LIMIT)]
+        _each(self._put_batch, batches)
+
+    def _put_batch(self, items: list[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {self.table_name: [{"PutRequest": {"Item": serialize(item)}} for item in items]}
+        for attempt in range(BATCH_ROUNDS):
+            with translate_errors():
+                request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                return
+            _back_off(attempt)
+        raise StoreUnavailable()
 
     # -- outboxes -------------------------------------------------------------------------
 
-    def _outbox_items(self, org_id: str) -> Iterator[dict[str, Any]]:
+    def _outbox_items(self, org_id: str) -> Iterator[dict[str, str]]:
+        """The keys of the organisation's items whose outbox holds entries (the index says so)."""
         params = {
             "IndexName": AUDIT_OUTBOX_INDEX,
             "KeyConditionExpression": "audit_org = :org",
             "ExpressionAttributeValues": serialize({":org": org_id}),
         }
         for item in self._every_item("query", params):
-            yield {"pk": item["pk"], "sk": item["sk"]}
+            yield {"pk": item["pk"]["S"], "sk": item["sk"]["S"]}
 
-    def _outbox(self, key: dict[str, Any]) -> list[AuditEntry]:
-        return [AuditEntry.from_json(text) for text in self._outbox_texts(key)]
+    def _still_waiting(self, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """The entries still in their items' outboxes, read consistently."""
+        keys = {_source(entry): audit_source_key(entry.org_id, entry.subject) for entry in entries}
+        outboxes = self._outboxes(list(keys.values()))
+        waiting = {(source, json.loads(text)["event_id"]) for source, texts in outboxes.items() for text in texts}
+        return [entry for entry in entries if (_source(entry), entry.event_id) in waiting]
 
-    def _in_outbox(self, entry: AuditEntry) -> bool:
-        key = serialize(audit_source_key(entry.org_id, entry.subject))
-        return any(waiting.event_id == entry.event_id for waiting in self._outbox(key))
+    def _outboxes(self, keys: list[dict[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """The outbox of each item (by pk and sk; empty if none): one GetItem for one item,
+        else BatchGetItem, 100 keys at a time."""
+        if len(keys) == 1:
+            return {_pair(keys[0]): self._outbox_texts(serialize(keys[0]))}
+        found: dict[tuple[str, str], list[str]] = {_pair(key): [] for key in keys}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [serialize(key) for key in keys[start : start + BATCH_GET_LIMIT]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, sk, audit_outbox",
+                }
+            }
+            for attempt in range(BATCH_ROUNDS):
+                with translate_errors():
+                    response = self.client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    found[(item["pk"]["S"], item["sk"]["S"])] = _texts(item)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                _back_off(attempt)
+            else:
+                raise StoreUnavailable()
+        return found
 
     def _remove_from_outbox(self, entry: AuditEntry) -> None:
         """Removes the entry from its item's outbox (and the item from the index once empty);
-        nothing if it is gone already."""
+        nothing if it is gone already. The first try assumes what is usual, the entry alone in
+        its outbox, and so needs no read."""
         key = serialize(audit_source_key(entry.org_id, entry.subject))
+        texts: list[str] | None = [entry.to_json()]
         for _ in range(MAX_APPEND_ATTEMPTS):
-            texts = self._outbox_texts(key)
+            texts = texts if texts is not None else self._outbox_texts(key)
             position = next((i for i, text in enumerate(texts) if json.loads(text)["event_id"] == entry.event_id), None)
             if position is None:
                 return
@@ -249,7 +305,7 @@ class AuditLog:
                     )
                 return
             except ConditionNotMet:
-                continue  # another entry was added or removed meanwhile: read again
+                texts = None  # not alone, or another entry was added or removed meanwhile: read it
         raise ConcurrentModification()
 
     def _outbox_texts(self, key: dict[str, Any]) -> list[str]:
@@ -257,7 +313,7 @@ class AuditLog:
             response = self.client.get_item(
                 TableName=self.table_name, Key=key, ConsistentRead=True, ProjectionExpression="audit_outbox"
             )
-        return [text["S"] for text in response.get("Item", {}).get("audit_outbox", {}).get("L", [])]
+        return _texts(response.get("Item", {}))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -329,6 +385,24 @@ def _each(function: Callable[[Item], Result], items: list[Item]) -> list[Result]
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return list(pool.map(function, items))
+
+
+def _source(entry: AuditEntry) -> tuple[str, str]:
+    return _pair(audit_source_key(entry.org_id, entry.subject))
+
+
+def _pair(key: dict[str, str]) -> tuple[str, str]:
+    return key["pk"], key["sk"]
+
+
+def _texts(item: dict[str, Any]) -> list[str]:
+    """The entries (JSON texts) of a stored item's outbox."""
+    return [text["S"] for text in item.get("audit_outbox", {}).get("L", [])]
+
+
+def _back_off(attempt: int) -> None:
+    """Before sending a batch's unprocessed part again, as DynamoDB asks: 50 ms, doubling."""
+    time.sleep(0.05 * 2**attempt)
 
 
 def _check_start_key(start_key: PageKey, partition: str) -> dict[str, Any]:
