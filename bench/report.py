@@ -103,6 +103,8 @@ def _cold(setup: str, data: dict[str, Any]) -> list[Row]:
         ratio = paired_ratio(entry["handler_s"], entry["baseline_s"])
         measured = f"{_x(ratio)} ({_ms(median(entry['handler_s']))} vs {_ms(median(entry['baseline_s']))})"
         measured += "; awscrt importable" if entry["awscrt"] else ""
+        requests = [call for call in entry["calls"] if not call.startswith(("status:", "raised:"))]
+        measured += f"; first event: {len(requests)} AWS request{'' if len(requests) == 1 else 's'}"
         figure = f"3. Cold start {name} / bare boto3 process + GetItem"
         met = ratio <= target and not entry["awscrt"]
         rows.append(Row(figure, f"≤ {target}{X}", setup, measured, f"{len(entry['handler_s'])} pairs", met))
@@ -213,8 +215,10 @@ SECTIONS: list[tuple[str, str, str, Builder, list[tuple[str, str]]]] = [
         "PYTHONDONTWRITEBYTECODE=1 and the function's environment from template.yaml (Globals and its own "
         "Variables; parameters at their defaults, other resources as stand-in names); it imports `app` and "
         "serves the sample event from `events/` (the authorizer: a valid token), made to succeed, calls going "
-        "to the local endpoints. The baseline side, in the same kind of process with only the runtime "
-        "stand-in on sys.path, runs `import boto3; boto3.client('dynamodb')` and one consistent GetItem. "
+        "to the local endpoints (moto; API Gateway's FlushStageAuthorizersCache, which moto lacks, to a stub "
+        "answering 202 as API Gateway does), the AWS requests it makes counted in an untimed run. "
+        "The baseline side, in the same kind of process with only the runtime stand-in on sys.path, runs "
+        "`import boto3; boto3.client('dynamodb')` and one consistent GetItem. "
         "Function and baseline run in pairs, spawned one right after the other (order alternating), after one "
         "untimed run of each; the ratio is the median of the per-pair ratios, the times are medians. "
         "The management targets apply to every function other than the authorizer.",
